@@ -1,0 +1,41 @@
+"""rustybt_nb — a Jupyter-native, event-driven backtester with full order management.
+
+``import rustybt_nb`` is cheap: the engine (and pandas) load on first use of a name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "TradingAlgorithm": ("rustybt_nb.algorithm", "TradingAlgorithm"),
+    "run_algorithm": ("rustybt_nb.simulation", "run_algorithm"),
+    "BacktestResult": ("rustybt_nb.results", "BacktestResult"),
+    "load_sample": ("rustybt_nb.data", "load_sample"),
+    "from_frame": ("rustybt_nb.data", "from_frame"),
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .algorithm import TradingAlgorithm
+    from .data import from_frame, load_sample
+    from .results import BacktestResult
+    from .simulation import run_algorithm
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'rustybt_nb' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,521 @@
+"""``TradingAlgorithm``: the strategy base class and the API a running strategy uses.
+
+Write a strategy as a subclass::
+
+    class MyStrategy(TradingAlgorithm):
+        def initialize(self, context):
+            context.asset = self.symbol("AAPL")
+
+        def handle_data(self, context, data):
+            if context.portfolio.positions[context.asset].amount == 0:
+                self.order(context.asset, 100)
+
+or as Zipline free functions (``initialize(context)``, ``handle_data(context, data)``)
+passed to :func:`rustybt_nb.run_algorithm`, using :mod:`rustybt_nb.api`.
+
+Orders placed while handling bar *t* are first matched on bar *t + 1*. ``order()``
+returns an :class:`OrderTicket`: the order id (an ``int`` that compares and hashes as
+the id) that also reads the order's live attributes (``ticket.status``) and links OCO
+siblings (``ticket.add_oco_sibling(other)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from .assets import Asset
+from .errors import AlgorithmError, SymbolNotFound, did_you_mean
+from .finance.commission import CommissionModel
+from .finance.execution import (
+    ExecutionStyle,
+    LimitOrder,
+    MarketOrder,
+    StopLimitOrder,
+    StopOrder,
+    _check_tif,
+)
+from .finance.order import Order
+from .finance.slippage import SlippageModel
+from .scheduling import DateRule, EveryDay, TimeRule, date_rules, fire_bars, time_rules
+
+if TYPE_CHECKING:
+    from .simulation import Simulation
+
+_pylog = logging.getLogger("rustybt_nb.algorithm")
+
+
+class Params(dict):
+    """Strategy parameters: a dict whose keys also read as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}; parameters are {sorted(self)}."
+                                 f"{did_you_mean(name, self)}") from None
+
+
+class OrderTicket(int):
+    """What ``order()`` returns: the order id, with the order's attributes readable
+    (``ticket.status``, ``ticket.filled``) and ``add_oco_sibling``."""
+
+    def __new__(cls, order: Order, algo: TradingAlgorithm) -> OrderTicket:
+        obj = int.__new__(cls, order.id)
+        obj._order = order
+        obj._algo = algo
+        return obj
+
+    @property
+    def order(self) -> Order:
+        return self._order
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._order, name)
+
+    def add_oco_sibling(self, *others: Any) -> bool:
+        """Link this order and ``others`` one-cancels-other."""
+        return self._algo.link_oco(self, *others)
+
+    def cancel(self) -> bool:
+        return self._algo.cancel_order(self)
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+    __str__ = __repr__
+
+
+class _AlgoLog:
+    """``self.log``: records carry the simulation time and are kept in the results."""
+
+    def __init__(self, algo: TradingAlgorithm) -> None:
+        self._algo = algo
+
+    def _emit(self, level: str, msg: Any, *args: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        self._algo._sim_required().add_log(level, text)
+        _pylog.log(getattr(logging, level), text)
+
+    def debug(self, msg: Any, *args: Any) -> None:
+        self._emit("DEBUG", msg, *args)
+
+    def info(self, msg: Any, *args: Any) -> None:
+        self._emit("INFO", msg, *args)
+
+    def notice(self, msg: Any, *args: Any) -> None:
+        self._emit("INFO", msg, *args)
+
+    def warning(self, msg: Any, *args: Any) -> None:
+        self._emit("WARNING", msg, *args)
+
+    warn = warning
+
+    def error(self, msg: Any, *args: Any) -> None:
+        self._emit("ERROR", msg, *args)
+
+    def exception(self, msg: Any, *args: Any) -> None:
+        self._emit("ERROR", msg, *args)
+
+
+class Context:
+    """The per-run namespace for user state (``context.asset = ...``). It also exposes
+    the algorithm's API (``context.order(...)``, ``context.portfolio``), so helper
+    functions that take ``context`` work; those names cannot be assigned."""
+
+    def __init__(self, algo: TradingAlgorithm) -> None:
+        object.__setattr__(self, "_algo", algo)
+
+    @property
+    def portfolio(self) -> Any:
+        return self._algo.portfolio
+
+    def __getattr__(self, name: str) -> Any:
+        if name in API_NAMES:
+            return getattr(self._algo, name)
+        raise AttributeError(
+            f"context has no attribute {name!r}; set it first (e.g. in initialize: context.{name} = ...)."
+            f"{did_you_mean(name, [k for k in self.__dict__ if not k.startswith('_')])}"
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in API_NAMES:
+            raise AttributeError(
+                f"`context.{name}` is part of the algorithm API and cannot be assigned; "
+                f"store your value under another name, e.g. context.my_{name} = ..."
+            )
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        return f"Context({state})"
+
+
+class TradingAlgorithm:
+    """Base class of strategies (see the module docstring).
+
+    Class attribute ``params`` holds default parameters; ``run_algorithm(..., key=value)``
+    overrides them and the strategy reads ``self.params.key`` (or ``context.params``).
+    """
+
+    params: dict[str, Any] = {}
+    date_rules = date_rules
+    time_rules = time_rules
+
+    def __init__(self, *, initialize: Any = None, handle_data: Any = None, before_trading_start: Any = None,
+                 analyze: Any = None, **params: Any) -> None:
+        self._funcs = {"initialize": initialize, "handle_data": handle_data,
+                       "before_trading_start": before_trading_start, "analyze": analyze}
+        self._set_params(params)
+        self._sim: Simulation | None = None
+        self.log = _AlgoLog(self)
+
+    def _set_params(self, params: dict[str, Any]) -> None:
+        defaults = dict(type(self).params or {})
+        if defaults:
+            unknown = [k for k in params if k not in defaults]
+            if unknown:
+                k = unknown[0]
+                raise TypeError(f"unknown parameter {k!r} for {type(self).__name__}; its parameters are "
+                                f"{sorted(defaults)}.{did_you_mean(k, defaults)}")
+        self.params = Params({**defaults, **params})
+
+    # --------------------------------------------------------- user hooks
+    def initialize(self, context: Context) -> None:
+        f = self._funcs.get("initialize")
+        if f is not None:
+            f(context)
+
+    def handle_data(self, context: Context, data: Any) -> None:
+        f = self._funcs.get("handle_data")
+        if f is not None:
+            f(context, data)
+
+    def before_trading_start(self, context: Context, data: Any) -> None:
+        f = self._funcs.get("before_trading_start")
+        if f is not None:
+            f(context, data)
+
+    def analyze(self, context: Context, results: Any) -> None:
+        f = self._funcs.get("analyze")
+        if f is not None:
+            f(context, results)
+
+    # --------------------------------------------------------- internals
+    def _sim_required(self) -> Simulation:
+        sim = getattr(self, "_sim", None)
+        if sim is None:
+            raise AlgorithmError(
+                "this API call needs a running backtest; call it from initialize/handle_data/scheduled "
+                "functions of a strategy run with run_algorithm(...) or %%backtest"
+            )
+        return sim
+
+    def _asset(self, asset: Any) -> tuple[Asset | None, str | None]:
+        """(asset, None) or (None, rejection reason) for an order's asset argument."""
+        store = self._sim_required().store
+        if isinstance(asset, OrderTicket):
+            asset = asset.asset
+        if isinstance(asset, (Asset, str)):
+            if store.has(asset):
+                return store.lookup(asset), None
+            sym = asset.symbol if isinstance(asset, Asset) else asset
+            return None, (f"unknown asset {sym!r}: not in the backtest data {store.symbols}."
+                          f"{did_you_mean(sym, store.symbols)}")
+        raise TypeError(f"`asset` must be an asset from symbol('...') (or a symbol string), got {asset!r} "
+                        f"({type(asset).__name__})")
+
+    # ======================================================== lookup
+    def symbol(self, symbol_str: str) -> Asset:
+        """The asset for ``symbol_str``; an unknown symbol raises with near matches."""
+        if not isinstance(symbol_str, str):
+            raise TypeError(f"`symbol_str` must be a str such as 'AAPL', got {symbol_str!r}")
+        return self._sim_required().store.lookup(symbol_str)
+
+    def symbols(self, *symbol_strs: str) -> list[Asset]:
+        return [self.symbol(s) for s in symbol_strs]
+
+    def sid(self, sid: int) -> Asset:
+        assets = self._sim_required().store.assets
+        if not 0 <= sid < len(assets):
+            raise SymbolNotFound(f"no asset with sid {sid}; sids run from 0 to {len(assets) - 1}")
+        return assets[sid]
+
+    # ======================================================== orders
+    def order(self, asset: Any, amount: float, limit_price: float | None = None, stop_price: float | None = None,
+              style: ExecutionStyle | None = None, *, time_in_force: str | None = None, good_till: Any = None,
+              tag: str | None = None) -> OrderTicket | None:
+        """Place an order for ``amount`` shares (negative to sell); returns its ticket
+        (the order id), or None when the amount rounds to 0.
+
+        ``limit_price``/``stop_price`` are shortcuts for Limit/Stop/StopLimit styles.
+        ``time_in_force`` ('GTC', 'DAY', 'GTD' + ``good_till``) overrides the style's.
+        Malformed calls raise ValueError/TypeError; orders that cannot stand (unknown
+        asset, invalid bracket, ...) come back ``rejected`` with a reason.
+        """
+        sim = self._sim_required()
+        amount = _check_amount(amount)
+        style = _resolve_style(limit_price, stop_price, style)
+        if time_in_force is not None or good_till is not None:
+            import copy
+
+            style = copy.copy(style)
+            style.time_in_force, style.good_till = _check_tif(time_in_force or "GTD", good_till)
+        if amount == 0:
+            return None
+        a, unknown = self._asset(asset)
+        order = sim.book.submit(a, amount, style, sim.bar, tag=tag, unknown=unknown)
+        return OrderTicket(order, self)
+
+    def _price(self, asset: Asset) -> float:
+        sim = self._sim_required()
+        return sim.book.last_price(asset, sim.bar)
+
+    def _value_to_amount(self, asset: Any, value: float, name: str) -> tuple[Any, float]:
+        _check_number(name, value)
+        a, unknown = self._asset(asset)
+        if a is None:
+            return asset, 0.0
+        px = self._price(a)
+        if px != px:
+            return a, math.nan
+        return a, value / px
+
+    def order_value(self, asset: Any, value: float, limit_price: float | None = None,
+                    stop_price: float | None = None, style: ExecutionStyle | None = None,
+                    **kw: Any) -> OrderTicket | None:
+        """Order ``value`` dollars' worth (shares = value / last price, toward zero)."""
+        a, amount = self._value_to_amount(asset, value, "value")
+        return self._order_computed(a, amount, limit_price, stop_price, style, **kw)
+
+    def order_percent(self, asset: Any, percent: float, limit_price: float | None = None,
+                      stop_price: float | None = None, style: ExecutionStyle | None = None,
+                      **kw: Any) -> OrderTicket | None:
+        """Order ``percent`` (a fraction: 0.1 = 10 %) of the portfolio value."""
+        _check_number("percent", percent)
+        value = self.portfolio.portfolio_value * percent
+        a, amount = self._value_to_amount(asset, value, "percent")
+        return self._order_computed(a, amount, limit_price, stop_price, style, **kw)
+
+    def order_target(self, asset: Any, target: float, limit_price: float | None = None,
+                     stop_price: float | None = None, style: ExecutionStyle | None = None,
+                     **kw: Any) -> OrderTicket | None:
+        """Order the difference between ``target`` shares and the current position
+        (open orders are not counted, as in Zipline)."""
+        _check_number("target", target)
+        a, unknown = self._asset(asset)
+        held = self.portfolio.positions[a].amount if a is not None else 0
+        return self._order_computed(a if a is not None else asset, target - held, limit_price, stop_price,
+                                    style, **kw)
+
+    def order_target_value(self, asset: Any, target: float, limit_price: float | None = None,
+                           stop_price: float | None = None, style: ExecutionStyle | None = None,
+                           **kw: Any) -> OrderTicket | None:
+        """Order up or down to a position worth ``target`` dollars."""
+        a, shares = self._value_to_amount(asset, target, "target")
+        if not isinstance(a, Asset):
+            return self._order_computed(a, shares, limit_price, stop_price, style, **kw)
+        held = self.portfolio.positions[a].amount
+        return self._order_computed(a, shares - held if shares == shares else shares, limit_price, stop_price,
+                                    style, **kw)
+
+    def order_target_percent(self, asset: Any, target: float, limit_price: float | None = None,
+                             stop_price: float | None = None, style: ExecutionStyle | None = None,
+                             **kw: Any) -> OrderTicket | None:
+        """Order up or down to a position worth ``target`` (a fraction) of the portfolio."""
+        _check_number("target", target)
+        return self.order_target_value(asset, self.portfolio.portfolio_value * target, limit_price, stop_price,
+                                       style, **kw)
+
+    def _order_computed(self, asset: Any, amount: float, limit_price: Any, stop_price: Any, style: Any,
+                        **kw: Any) -> OrderTicket | None:
+        sim = self._sim_required()
+        if amount != amount:
+            a, unknown = self._asset(asset)
+            style = _resolve_style(limit_price, stop_price, style)
+            why = unknown or f"no price for {a.symbol} yet to size the order"
+            return OrderTicket(sim.book.submit(a, 1, style, sim.bar, tag=kw.get("tag"), unknown=why), self)
+        return self.order(asset, int(amount), limit_price, stop_price, style, **kw)
+
+    def get_open_orders(self, asset: Any = None) -> dict:
+        """``get_open_orders(asset)`` -> {order_id: Order};
+        ``get_open_orders()`` -> {asset: {order_id: Order}} for assets with open orders."""
+        sim = self._sim_required()
+        if asset is None:
+            out: dict[Asset, dict[int, Order]] = {}
+            for o in sim.book.open_orders():
+                out.setdefault(o.asset, {})[o.id] = o
+            return out
+        a, unknown = self._asset(asset)
+        if a is None:
+            return {}
+        return {o.id: o for o in sim.book.working[a.sid]}
+
+    def get_order(self, order_id: Any) -> Order | None:
+        """The order with this id (or ticket), open or closed; None if unknown."""
+        sim = self._sim_required()
+        if isinstance(order_id, Order):
+            return order_id
+        return sim.book.orders.get(_order_id(order_id))
+
+    def cancel_order(self, order_param: Any) -> bool:
+        """Cancel an order (object, ticket or id) now; it cannot fill afterwards, even on
+        the next bar. Returns False if it was already closed."""
+        sim = self._sim_required()
+        order = self._resolve_order(order_param, "cancel_order")
+        return sim.book.cancel(order, sim.bar)
+
+    def modify_order(self, order_param: Any, amount: float | None = None, limit_price: float | None = None,
+                     stop_price: float | None = None, trail_amount: float | None = None,
+                     trail_percent: float | None = None) -> bool:
+        """Change a live order's amount, limit, stop or trail from the next bar on (the
+        id stays the same; an ``updated`` event records it). Refusals (closed order,
+        amount below what has filled, a change that would invalidate a bracket) leave
+        the order as it was, are logged as warnings and return False."""
+        sim = self._sim_required()
+        order = self._resolve_order(order_param, "modify_order")
+        return sim.book.modify(order, sim.bar, amount=amount, limit_price=limit_price, stop_price=stop_price,
+                               trail_amount=trail_amount, trail_percent=trail_percent)
+
+    def link_oco(self, *orders: Any) -> bool:
+        """Link placed orders one-cancels-other."""
+        sim = self._sim_required()
+        objs = [self._resolve_order(o, "link_oco") for o in orders]
+        if len(objs) < 2:
+            raise ValueError("link_oco needs at least two orders")
+        return sim.book.contingency.link_oco(objs, sim.bar)
+
+    def _resolve_order(self, param: Any, fn: str) -> Order:
+        sim = self._sim_required()
+        if isinstance(param, Order):
+            return param
+        oid = _order_id(param)
+        order = sim.book.orders.get(oid)
+        if order is None:
+            raise ValueError(f"{fn}: no order with id {param!r}; pass the value order() returned or an Order")
+        return order
+
+    # ======================================================== state
+    @property
+    def portfolio(self) -> Any:
+        return self._sim_required().portfolio
+
+    @property
+    def context(self) -> Context:
+        return self._sim_required().context
+
+    def get_datetime(self, tz: Any = None) -> Any:
+        """The current simulation time (the bar's timestamp)."""
+        dt = self._sim_required().current_dt()
+        if tz is not None and dt is not None:
+            dt = dt.tz_localize("UTC").tz_convert(tz) if dt.tzinfo is None else dt.tz_convert(tz)
+        return dt
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        """Record values per session (``record(x=1)`` or ``record('x', 1)``); numbers
+        are plotted, other values kept as text. A value carries forward until recorded
+        again."""
+        if len(args) % 2:
+            raise TypeError("record() takes name/value pairs: record('x', 1) or record(x=1)")
+        values = dict(zip(args[::2], args[1::2]))
+        values.update(kwargs)
+        for k in values:
+            if not isinstance(k, str):
+                raise TypeError(f"record() names must be str, got {k!r}")
+        self._sim_required().record(values)
+
+    def schedule_function(self, func: Any, date_rule: DateRule | None = None, time_rule: TimeRule | None = None,
+                          half_days: bool = True, calendar: Any = None, *, date_rules: DateRule | None = None,
+                          time_rules: TimeRule | None = None) -> None:
+        """Run ``func(context, data)`` on the sessions chosen by ``date_rule`` at the bar
+        chosen by ``time_rule`` (see :mod:`rustybt_nb.scheduling`). ``date_rules=`` /
+        ``time_rules=`` are accepted as aliases."""
+        from .errors import ScheduleError
+
+        sim = self._sim_required()
+        if not callable(func):
+            raise ScheduleError(f"`func` must be callable (func(context, data)), got {func!r}")
+        dr = date_rule if date_rule is not None else date_rules
+        tr = time_rule if time_rule is not None else time_rules
+        if date_rule is not None and date_rules is not None or time_rule is not None and time_rules is not None:
+            raise ScheduleError("pass each rule once: use date_rule=/time_rule= (or the plural aliases)")
+        dr = dr if dr is not None else EveryDay()
+        if not isinstance(dr, DateRule):
+            raise ScheduleError(f"`date_rule` must come from date_rules (e.g. date_rules.every_day()), got {dr!r}")
+        if tr is not None and not isinstance(tr, TimeRule):
+            raise ScheduleError(f"`time_rule` must come from time_rules (e.g. time_rules.market_open()), got {tr!r}")
+        bars = fire_bars(sim.clock, dr, tr, half_days)
+        sim.add_scheduled(func, bars)
+
+    def set_slippage(self, us_equities: SlippageModel | None = None, us_futures: Any = None, **kw: Any) -> None:
+        """Set the slippage model (only in ``initialize``)."""
+        model = us_equities if us_equities is not None else kw.pop("model", None)
+        if not isinstance(model, SlippageModel):
+            raise TypeError(f"set_slippage needs a slippage model such as VolumeShareSlippage(), got {model!r}")
+        self._sim_required().set_model("slippage", model)
+
+    def set_commission(self, us_equities: CommissionModel | None = None, us_futures: Any = None,
+                       **kw: Any) -> None:
+        """Set the commission model (only in ``initialize``)."""
+        model = us_equities if us_equities is not None else kw.pop("model", None)
+        if not isinstance(model, CommissionModel):
+            raise TypeError(f"set_commission needs a commission model such as PerShare(), got {model!r}")
+        self._sim_required().set_model("commission", model)
+
+
+API_NAMES = frozenset({
+    "order", "order_value", "order_percent", "order_target", "order_target_value", "order_target_percent",
+    "get_open_orders", "get_order", "cancel_order", "modify_order", "link_oco", "symbol", "symbols", "sid",
+    "record", "schedule_function", "get_datetime", "set_slippage", "set_commission", "date_rules",
+    "time_rules", "log", "portfolio", "params",
+})
+
+
+def _order_id(value: Any) -> int:
+    if isinstance(value, Order):
+        return value.id
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"expected an order, ticket or order id, got {value!r} ({type(value).__name__})")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an order id") from None
+
+
+def _check_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__})")
+    if float(value) != float(value):
+        raise ValueError(f"`{name}` is NaN; check the calculation that produced it")
+
+
+def _check_amount(amount: Any) -> int:
+    _check_number("amount", amount)
+    value = float(amount)
+    if math.isinf(value):
+        raise ValueError(f"`amount` must be finite, got {amount!r}")
+    near = round(value)
+    if abs(value - near) < 1e-4:
+        value = near
+    return int(value)  # toward zero, as Zipline
+
+
+def _resolve_style(limit_price: Any, stop_price: Any, style: Any) -> ExecutionStyle:
+    if style is not None:
+        if limit_price is not None or stop_price is not None:
+            raise ValueError("pass either `style=` or `limit_price`/`stop_price`, not both")
+        if isinstance(style, type) and issubclass(style, ExecutionStyle):
+            raise TypeError(f"`style` must be an instance, e.g. style={style.__name__}(...), not the class")
+        if not isinstance(style, ExecutionStyle):
+            raise TypeError(f"`style` must be an execution style such as LimitOrder(10.0), got {style!r}")
+        return style
+    if limit_price is not None and stop_price is not None:
+        return StopLimitOrder(limit_price, stop_price)
+    if limit_price is not None:
+        return LimitOrder(limit_price)
+    if stop_price is not None:
+        return StopOrder(stop_price)
+    return MarketOrder()

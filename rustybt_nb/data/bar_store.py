@@ -1,0 +1,205 @@
+"""The bar store: every asset's bars aligned on one timeline, as float64 arrays.
+
+Layout. ``index`` is the sorted union of all assets' timestamps. For each asset and
+field there is one contiguous ``float64`` array of ``len(index)`` values; a bar that an
+asset does not have is NaN in its price fields and 0 in ``volume``. The derived field
+``price`` is the close carried forward (the last traded price), as in Zipline.
+
+Timestamps. Daily stores hold tz-naive, midnight-normalised session labels. Minute
+stores hold tz-aware UTC timestamps labelling each bar by its *end* (the 09:30-09:31
+bar is stamped 09:31 New York time), as Zipline does.
+
+The store is read-only once built; the engine reads it through
+:class:`rustybt_nb.data.portal.BarData`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..assets import Asset
+from ..errors import SymbolNotFound, did_you_mean
+
+OHLCV = ("open", "high", "low", "close", "volume")
+FREQUENCIES = ("daily", "minute")
+
+
+class BarStore:
+    """Aligned bars of one or more assets (see the module docstring for the layout)."""
+
+    def __init__(
+        self,
+        index: pd.DatetimeIndex,
+        columns: Mapping[str, Mapping[str, np.ndarray]],
+        frequency: str = "daily",
+        calendar: str | None = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> None:
+        if frequency not in FREQUENCIES:
+            raise ValueError(f"`frequency` must be one of {FREQUENCIES}, got {frequency!r}")
+        self.index = index
+        self.frequency = frequency
+        self.calendar = calendar
+        self.meta: dict[str, object] = dict(meta or {})
+        symbols = list(columns)
+        self.assets: tuple[Asset, ...] = tuple(Asset(s, i) for i, s in enumerate(symbols))
+        self._by_symbol = {a.symbol: a for a in self.assets}
+        n = len(index)
+        self.arrays: list[dict[str, np.ndarray]] = []
+        extra: list[str] = []
+        for sym in symbols:
+            cols = {}
+            for field, values in columns[sym].items():
+                arr = np.ascontiguousarray(values, dtype=np.float64)
+                if arr.shape != (n,):
+                    raise ValueError(f"column {sym}.{field} has shape {arr.shape}, expected ({n},)")
+                cols[field] = arr
+                if field not in OHLCV and field not in extra:
+                    extra.append(field)
+            for field in OHLCV:
+                if field not in cols:
+                    raise ValueError(f"asset {sym!r} lacks the {field!r} column")
+            cols["price"] = _ffill(cols["close"])
+            self.arrays.append(cols)
+        self.extra_fields: tuple[str, ...] = tuple(extra)
+        self.fields: tuple[str, ...] = OHLCV + ("price",) + self.extra_fields
+        # first and last bar (positions in ``index``) at which each asset has a close
+        self.first_valid = np.empty(len(symbols), dtype=np.int64)
+        self.last_valid = np.empty(len(symbols), dtype=np.int64)
+        for i, cols in enumerate(self.arrays):
+            ok = np.flatnonzero(~np.isnan(cols["close"]))
+            self.first_valid[i] = ok[0] if len(ok) else n
+            self.last_valid[i] = ok[-1] if len(ok) else -1
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_frames(
+        cls,
+        frames: Mapping[str, pd.DataFrame],
+        frequency: str = "daily",
+        calendar: str | None = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> BarStore:
+        """Align validated per-symbol frames (DatetimeIndex, lower-case columns) on the
+        union of their timestamps. Use :func:`rustybt_nb.data.from_frame` for user data:
+        it validates first."""
+        if not frames:
+            raise ValueError("`frames` is empty: give at least one symbol's bars")
+        index = frames[next(iter(frames))].index
+        for df in list(frames.values())[1:]:
+            if not df.index.equals(index):
+                index = index.union(df.index)
+        columns: dict[str, dict[str, np.ndarray]] = {}
+        for sym, df in frames.items():
+            if not df.index.equals(index):
+                hole = ~index.isin(df.index)  # only the inserted rows get 0 volume
+                df = df.reindex(index)
+                if "volume" in df:
+                    df.loc[hole, "volume"] = 0.0
+            columns[sym] = {c: df[c].to_numpy(dtype=np.float64, copy=False) for c in df.columns}
+        return cls(index, columns, frequency=frequency, calendar=calendar, meta=meta)
+
+    # ----------------------------------------------------------------- lookup
+    @property
+    def symbols(self) -> list[str]:
+        return [a.symbol for a in self.assets]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def lookup(self, symbol: str | Asset) -> Asset:
+        """The asset for ``symbol``; unknown symbols raise with near matches."""
+        if isinstance(symbol, Asset):
+            symbol = symbol.symbol
+        try:
+            return self._by_symbol[symbol]
+        except (KeyError, TypeError):
+            pass
+        if isinstance(symbol, str) and symbol.upper() in self._by_symbol:
+            return self._by_symbol[symbol.upper()]
+        raise SymbolNotFound(
+            f"symbol {symbol!r} is not in the backtest data; available symbols: "
+            f"{', '.join(self.symbols)}.{did_you_mean(str(symbol), self.symbols)}"
+        )
+
+    def has(self, symbol: str | Asset) -> bool:
+        sym = symbol.symbol if isinstance(symbol, Asset) else symbol
+        return sym in self._by_symbol
+
+    def column(self, asset: Asset | str, field: str) -> np.ndarray:
+        a = self.lookup(asset)
+        return self.arrays[a.sid][field]
+
+    # ------------------------------------------------------------- transform
+    def to_frame(self, symbol: str | Asset | None = None) -> pd.DataFrame:
+        """One asset's bars as a DataFrame (rows where it has no bar are dropped)."""
+        a = self.lookup(symbol if symbol is not None else self.assets[0])
+        cols = {f: self.arrays[a.sid][f] for f in OHLCV + self.extra_fields if f in self.arrays[a.sid]}
+        df = pd.DataFrame(cols, index=self.index)
+        return df[~np.isnan(df["close"].to_numpy())]
+
+    def slice(self, start: object = None, end: object = None) -> BarStore:
+        """A new store restricted to ``start <= timestamp <= end`` (either may be None)."""
+        if start is None and end is None:
+            return self
+        lo, hi = 0, len(self.index)
+        if start is not None:
+            lo = int(self.index.searchsorted(_coerce_ts(start, self.index), side="left"))
+        if end is not None:
+            e = _coerce_ts(end, self.index)
+            if self.frequency == "minute" and _is_date_only(end):
+                e = e + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+            hi = int(self.index.searchsorted(e, side="right"))
+        if lo >= hi:
+            raise ValueError(
+                f"`start`={start!r} / `end`={end!r} select no bars; the data covers "
+                f"{self.index[0]} to {self.index[-1]}"
+            )
+        cols = {
+            a.symbol: {f: v[lo:hi] for f, v in self.arrays[a.sid].items() if f != "price"}
+            for a in self.assets
+        }
+        return BarStore(self.index[lo:hi], cols, self.frequency, self.calendar, self.meta)
+
+    def __repr__(self) -> str:
+        if len(self.index):
+            span = f"{self.index[0]} .. {self.index[-1]}"
+        else:
+            span = "empty"
+        extra = f", extra fields {list(self.extra_fields)}" if self.extra_fields else ""
+        synth = " (synthetic)" if self.meta.get("synthetic") else ""
+        return (
+            f"<BarStore {self.frequency}{synth}: {len(self.index)} bars x "
+            f"{len(self.assets)} assets {self.symbols}, {span}{extra}>"
+        )
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Carry the last non-NaN value forward (leading NaNs stay NaN)."""
+    mask = np.isnan(values)
+    if not mask.any():
+        return values.copy()
+    idx = np.where(~mask, np.arange(len(values)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = values[idx]
+    out[mask & (np.cumsum(~mask) == 0)] = np.nan
+    return out
+
+
+def _is_date_only(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value.strip()) <= 10
+    ts = pd.Timestamp(value)
+    return ts == ts.normalize() and not isinstance(value, pd.Timestamp)
+
+
+def _coerce_ts(value: object, index: pd.DatetimeIndex) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if index.tz is not None and ts.tzinfo is None:
+        ts = ts.tz_localize(index.tz)
+    elif index.tz is None and ts.tzinfo is not None:
+        ts = ts.tz_convert(None)
+    return ts

@@ -1,0 +1,280 @@
+"""``data`` as the strategy sees it: current values, history windows, tradability.
+
+No look-ahead: while the strategy handles bar ``i`` every read ends at bar ``i``
+(during ``before_trading_start`` it ends at the previous bar).
+
+``history`` returns pandas objects like Zipline's: a Series for one asset and one field
+(named after the asset), a DataFrame with assets as columns for several assets, with
+fields as columns for one asset and several fields, and a (timestamp, asset)-indexed
+DataFrame for several of both. The window holds the last ``bar_count`` bars up to and
+including the current one; when the data starts later it holds fewer rows (never
+NaN-padded). With minute data, ``'1d'`` windows aggregate minutes into sessions and
+the last row is the current session so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..assets import Asset
+from ..errors import HistoryWindowError, did_you_mean
+from .bar_store import BarStore
+
+_FREQS = {"1d": "daily", "d": "daily", "daily": "daily", "1m": "minute", "m": "minute", "minute": "minute"}
+
+
+def _make_series_factory():
+    """A fast Series constructor for float windows on a DatetimeIndex, checked once
+    against the public constructor; falls back to the public one if pandas internals
+    differ."""
+    try:
+        from pandas.core.arrays import DatetimeArray
+        from pandas.core.internals import SingleBlockManager
+
+        DTI = pd.DatetimeIndex
+
+        def fast(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any) -> pd.Series:
+            ix = DTI._simple_new(DatetimeArray._simple_new(dt_values, dtype=dtype), None)
+            mgr = SingleBlockManager.from_array(values, ix)
+            s = pd.Series._from_mgr(mgr, axes=mgr.axes)
+            s._name = name  # noqa: SLF001 - pandas' own attribute for Series.name
+            return s
+
+        idx = pd.date_range("2020-01-01", periods=3, freq="D")
+        got = fast(np.arange(3.0), idx._data._ndarray, idx.dtype, "x")
+        want = pd.Series(np.arange(3.0), index=idx, name="x")
+        pd.testing.assert_series_equal(got, want)
+        assert got.index.freq is None and (got.iloc[-2:].mean() == 1.5)
+        return fast
+    except Exception:  # pragma: no cover - depends on the pandas version
+        def slow(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any) -> pd.Series:
+            return pd.Series(values, index=pd.DatetimeIndex(dt_values).tz_localize(getattr(dtype, "tz", None))
+                             if getattr(dtype, "tz", None) else pd.DatetimeIndex(dt_values), name=name)
+        return slow
+
+
+_series_factory = None
+
+
+def _series(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any) -> pd.Series:
+    global _series_factory
+    if _series_factory is None:
+        _series_factory = _make_series_factory()
+    return _series_factory(values, dt_values, dtype, name)
+
+
+class BarData:
+    """The ``data`` argument of ``handle_data`` and scheduled functions."""
+
+    def __init__(self, store: BarStore, session_of_bar: np.ndarray, session_first_bar: np.ndarray,
+                 session_labels: pd.DatetimeIndex) -> None:
+        self._store = store
+        self._i = -1
+        self._mv = [{f: memoryview(a) for f, a in cols.items()} for cols in store.arrays]
+        self._dt_values = store.index._data._ndarray  # noqa: SLF001 - datetime64 values of the index
+        self._dtype = store.index.dtype
+        self._session_of_bar = session_of_bar
+        self._session_first_bar = session_first_bar
+        self._session_labels = session_labels
+        self._daily_cache: dict[tuple[int, str], np.ndarray] | None = None
+        self._fields = set(store.fields) | {"last_traded"}
+
+    # ----------------------------------------------------------- properties
+    @property
+    def current_dt(self) -> pd.Timestamp:
+        return self._store.index[max(self._i, 0)]
+
+    @property
+    def current_session(self) -> pd.Timestamp:
+        return self._session_labels[self._session_of_bar[max(self._i, 0)]]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Fields readable with ``current`` / ``history``."""
+        return self._store.fields
+
+    # ----------------------------------------------------------- current
+    def current(self, assets: Any, fields: Any) -> Any:
+        """Value(s) at the current bar. ``price`` is the last traded close (carried
+        forward); ``open/high/low/close`` are NaN and ``volume`` 0 when the asset has no
+        bar now. Extra numeric columns of the data are fields too."""
+        if type(assets) is Asset and type(fields) is str:
+            mv = self._mv[assets.sid].get(fields)
+            if mv is not None and self._i >= 0:
+                return mv[self._i]
+        return self._current_slow(assets, fields)
+
+    def _current_slow(self, assets: Any, fields: Any) -> Any:
+        multi_a = _is_list(assets)
+        multi_f = _is_list(fields)
+        alist = [self._asset(a) for a in (assets if multi_a else [assets])]
+        flist = [self._field(f) for f in (fields if multi_f else [fields])]
+        vals = {f: [self._value(a, f) for a in alist] for f in flist}
+        if not multi_a and not multi_f:
+            return vals[flist[0]][0]
+        if multi_a and multi_f:
+            return pd.DataFrame(vals, index=alist)
+        if multi_a:
+            return pd.Series(vals[flist[0]], index=alist, name=flist[0])
+        return pd.Series({f: vals[f][0] for f in flist}, name=alist[0])
+
+    def _value(self, asset: Asset, field: str) -> Any:
+        i = self._i
+        if i < 0:
+            return pd.NaT if field == "last_traded" else (0.0 if field == "volume" else float("nan"))
+        if field == "last_traded":
+            close = self._store.arrays[asset.sid]["close"][: i + 1]
+            ok = np.flatnonzero(~np.isnan(close))
+            return self._store.index[ok[-1]] if len(ok) else pd.NaT
+        return self._mv[asset.sid][field][i]
+
+    def _asset(self, a: Any) -> Asset:
+        if isinstance(a, Asset) and self._store.has(a):
+            return self._store.assets[self._store.lookup(a).sid]
+        if isinstance(a, (Asset, str)):
+            return self._store.lookup(a)
+        raise TypeError(f"expected an asset (from symbol('...')) or a symbol string, got {a!r} ({type(a).__name__})")
+
+    def _field(self, f: Any) -> str:
+        if not isinstance(f, str) or f not in self._fields:
+            raise ValueError(
+                f"unknown field {f!r}; readable fields are {sorted(self._fields)}."
+                f"{did_you_mean(str(f), self._fields)}"
+            )
+        return f
+
+    # ----------------------------------------------------------- can_trade
+    def can_trade(self, assets: Any) -> Any:
+        """True if the asset is listed at the current bar and has a known price."""
+        if _is_list(assets):
+            return pd.Series({a: self.can_trade(a) for a in assets})
+        a = self._asset(assets)
+        i = self._i
+        st = self._store
+        return bool(i >= 0 and st.first_valid[a.sid] <= i <= st.last_valid[a.sid]
+                    and self._mv[a.sid]["price"][i] == self._mv[a.sid]["price"][i])
+
+    def is_stale(self, assets: Any) -> Any:
+        """True if the asset has no bar at the current time but traded before."""
+        if _is_list(assets):
+            return pd.Series({a: self.is_stale(a) for a in assets})
+        a = self._asset(assets)
+        i = self._i
+        return bool(i >= 0 and self._mv[a.sid]["close"][i] != self._mv[a.sid]["close"][i]
+                    and self._mv[a.sid]["price"][i] == self._mv[a.sid]["price"][i])
+
+    # ----------------------------------------------------------- history
+    def history(self, assets: Any, fields: Any, bar_count: int, frequency: str) -> Any:
+        """The last ``bar_count`` bars up to now (see the module docstring)."""
+        if type(bar_count) is not int:
+            if isinstance(bar_count, (np.integer,)) and not isinstance(bar_count, bool):
+                bar_count = int(bar_count)
+            else:
+                raise TypeError(f"`bar_count` must be an int, got {bar_count!r}")
+        if bar_count < 1:
+            raise ValueError(f"`bar_count` must be >= 1, got {bar_count}")
+        freq = _FREQS.get(frequency)
+        if freq is None:
+            raise ValueError(f"`frequency` must be '1d' or '1m', got {frequency!r}")
+        if freq == "minute" and self._store.frequency == "daily":
+            raise HistoryWindowError(
+                "minute history ('1m') needs minute data, but this backtest runs on daily bars; "
+                "use '1d' or run with minute data (data_frequency='minute')"
+            )
+        i = self._i
+        if i < 0:
+            raise HistoryWindowError("history is not available before the first bar")
+        daily_from_minutes = freq == "daily" and self._store.frequency == "minute"
+        if type(assets) is Asset and type(fields) is str and not daily_from_minutes:
+            col = self._store.arrays[assets.sid].get(fields)
+            if col is not None:
+                lo = i - bar_count + 1
+                if lo < 0:
+                    lo = 0
+                return _series(col[lo:i + 1], self._dt_values[lo:i + 1], self._dtype, assets)
+        multi_a = _is_list(assets)
+        multi_f = _is_list(fields)
+        alist = [self._asset(a) for a in (assets if multi_a else [assets])]
+        flist = [self._field(f) for f in (fields if multi_f else [fields])]
+        if "last_traded" in flist:
+            raise ValueError("`last_traded` is not available in history; use data.current(asset, 'last_traded')")
+        if daily_from_minutes:
+            index, get = self._daily_window(bar_count)
+        else:
+            lo = max(0, i - bar_count + 1)
+            index = self._store.index[lo:i + 1]
+
+            def get(a: Asset, f: str) -> np.ndarray:
+                return self._store.arrays[a.sid][f][lo:i + 1]
+
+        if not multi_a and not multi_f:
+            return pd.Series(get(alist[0], flist[0]), index=index, name=alist[0])
+        if not multi_f:
+            return pd.DataFrame({a: get(a, flist[0]) for a in alist}, index=index)
+        if not multi_a:
+            return pd.DataFrame({f: get(alist[0], f) for f in flist}, index=index)
+        frames = {a: pd.DataFrame({f: get(a, f) for f in flist}, index=index) for a in alist}
+        out = pd.concat(frames, names=["asset", index.name or "date"])
+        return out.swaplevel(0, 1).sort_index(level=0, sort_remaining=False)
+
+    def _daily_window(self, bar_count: int):
+        """Session bars built from minutes: completed sessions plus today so far."""
+        i = self._i
+        s = int(self._session_of_bar[i])
+        s0 = max(0, s - bar_count + 1)
+        index = self._session_labels[s0:s + 1]
+        first = self._session_first_bar
+
+        def get(a: Asset, f: str) -> np.ndarray:
+            full = self._daily_field(a, f)[s0:s + 1].copy()
+            cols = self._store.arrays[a.sid]
+            lo = int(first[s])
+            part = slice(lo, i + 1)
+            full[-1] = _aggregate(f, cols, part)
+            return full
+
+        return index, get
+
+    def _daily_field(self, a: Asset, f: str) -> np.ndarray:
+        if self._daily_cache is None:
+            self._daily_cache = {}
+        key = (a.sid, f)
+        got = self._daily_cache.get(key)
+        if got is None:
+            cols = self._store.arrays[a.sid]
+            starts = self._session_first_bar
+            ends = list(starts[1:]) + [len(self._store.index)]
+            got = np.array([_aggregate(f, cols, slice(int(b), int(e))) for b, e in zip(starts, ends)])
+            self._daily_cache[key] = got
+        return got
+
+    def __repr__(self) -> str:
+        return f"<BarData at {self.current_dt}>" if self._i >= 0 else "<BarData (before the first bar)>"
+
+
+def _aggregate(field: str, cols: dict[str, np.ndarray], part: slice) -> float:
+    v = cols[field][part]
+    if field == "volume":
+        return float(np.nansum(v))
+    ok = v[~np.isnan(v)]
+    if field in ("price",):
+        return float(v[-1]) if len(v) else float("nan")
+    if not len(ok):
+        return float("nan")
+    if field == "open":
+        return float(ok[0])
+    if field == "high":
+        return float(ok.max())
+    if field == "low":
+        return float(ok.min())
+    return float(ok[-1])  # close and extra fields: last value of the session
+
+
+def _is_list(x: Any) -> bool:
+    return isinstance(x, (list, tuple, set, frozenset, pd.Index, np.ndarray)) or (
+        isinstance(x, Iterable) and not isinstance(x, (str, bytes, Asset))
+    )

@@ -1,0 +1,1 @@
+"""Orders, execution styles, matching, slippage, commission and the ledger."""

@@ -1,0 +1,338 @@
+"""Contingent orders — brackets and OCO groups — handled in one place.
+
+Links are ids on the orders: a bracket entry lists its exits in ``child_ids`` and each
+exit points back with ``parent_id``; the legs of an OCO group (and a bracket's two
+exits) list each other in ``oco_ids``. The order book calls the hooks here after every
+fill (:meth:`Contingencies.on_fill`), after every cancel / expiry
+(:meth:`Contingencies.on_closed`), and when one bar could fill several legs of a group
+(:meth:`Contingencies.resolve_same_bar`).
+
+Rules:
+
+* Bracket exits are ``held`` until the entry is completely filled and work from the
+  next bar. If the entry ends (canceled / expired) after a partial fill, the exits are
+  activated for the filled quantity. Canceling an unfilled entry cancels the exits;
+  rejecting it rejects them.
+* Exits are reduce-only: after any fill of the asset they are resized to the position
+  or canceled when the position is gone (or has flipped), so they never open a reverse
+  position. A partial fill of one exit therefore shrinks the other; a complete fill
+  cancels it.
+* OCO legs: the first fill of a leg, even partial, cancels the other legs; canceling or
+  expiring a leg cancels the others too.
+* Same bar: when one bar reaches several legs of a group, the ``same_bar`` policy
+  decides which fills: ``'stop_first'`` (a bracket's stop-loss; for plain OCO groups the
+  earliest-submitted leg), ``'target_first'`` (a bracket's take-profit; OCO: earliest),
+  or ``'path'`` (the leg whose level the bar reaches first, assuming the bar visits the
+  extreme nearer its open first). The choice is written into the events' reasons.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .execution import BracketOrder, LimitOrder, OCOOrder, StopLimitOrder, StopOrder
+from .order import EVENT, LIVE, ORDER_STATUS, Order
+
+if TYPE_CHECKING:
+    from ..assets import Asset
+    from .order_book import OrderBook
+
+E = EVENT
+S = ORDER_STATUS
+SAME_BAR_POLICIES = ("stop_first", "target_first", "path")
+EXIT_ROLES = ("stop_loss", "take_profit")
+
+
+class Contingencies:
+    """Bracket and OCO behaviour for one :class:`OrderBook`."""
+
+    def __init__(self, book: OrderBook, same_bar: str) -> None:
+        self.book = book
+        self.same_bar = same_bar
+        self._notes: dict[int, str] = {}  # order id -> same-bar note for its next event
+
+    # ================================================================ submit
+    def submit_bracket(self, asset: Asset | None, amount: int, style: BracketOrder, bar: int, *,
+                       tag: str | None = None, unknown: str | None = None) -> Order:
+        book = self.book
+        entry_style = style.entry_style
+        entry_style.time_in_force, entry_style.good_till = style.time_in_force, style.good_till
+        entry = book.create(asset, amount, entry_style, bar, tag=tag)
+        entry.role = "entry"
+        exits: list[Order] = []
+        if style.stop_loss_price is not None:
+            exits.append(self._exit(entry, StopOrder(style.stop_loss_price), "stop_loss", tag))
+        if style.take_profit_price is not None:
+            exits.append(self._exit(entry, LimitOrder(style.take_profit_price), "take_profit", tag))
+        entry.child_ids = [x.id for x in exits]
+        if len(exits) == 2:
+            exits[0].oco_ids = [exits[1].id]
+            exits[1].oco_ids = [exits[0].id]
+        reason = unknown or book.check_standalone(entry) or self._bracket_geometry(entry, style, bar)
+        if reason:
+            book.event(entry, E.REJECTED, bar, reason)
+            for x in exits:
+                book.event(x, E.REJECTED, bar, f"bracket rejected: {reason}")
+            return entry
+        book.accept(entry, bar, reason="bracket entry accepted")
+        for x in exits:
+            book.accept(x, bar, held=True, reason=f"{x.role.replace('_', '-')} held until entry #{entry.id} fills")
+        return entry
+
+    def _exit(self, entry: Order, style: Any, role: str, tag: str | None) -> Order:
+        x = self.book.create(entry.asset, -entry.amount, style, entry.created_bar, tag=tag)
+        x.role = role
+        x.parent_id = entry.id
+        x.reduce_only = True
+        return x
+
+    def _entry_reference(self, entry: Order, style: BracketOrder | None, bar: int) -> tuple[float, str]:
+        if entry.filled:
+            return entry.avg_fill_price, "entry fill"
+        if style is not None and style.entry_price is not None:
+            return style.entry_price, "entry"
+        if entry.style == "limit" or entry.style == "stop_limit":
+            return entry.limit, "entry limit"
+        if entry.style == "stop":
+            return entry.stop, "entry stop"
+        return self.book.last_price(entry.asset, bar), "last price"
+
+    def _bracket_geometry(self, entry: Order, style: BracketOrder | None, bar: int,
+                          stop_loss: float | None = None, take_profit: float | None = None) -> str:
+        """Why the bracket's prices are inconsistent, or ''."""
+        sl = stop_loss if stop_loss is not None else (style.stop_loss_price if style else None)
+        tp = take_profit if take_profit is not None else (style.take_profit_price if style else None)
+        ref, what = self._entry_reference(entry, style, bar)
+        problems = []
+        if ref != ref:
+            return "no last price to check the bracket against"
+        long = entry.amount > 0
+        side = "long" if long else "short"
+        if sl is not None and (sl >= ref if long else sl <= ref):
+            problems.append(f"stop-loss {sl:g} is {'above' if long else 'below'} the {what} {ref:g} "
+                            f"(a {side} bracket's stop must be {'below' if long else 'above'} it)")
+        if tp is not None and (tp <= ref if long else tp >= ref):
+            problems.append(f"take-profit {tp:g} is {'below' if long else 'above'} the {what} {ref:g} "
+                            f"(a {side} bracket's target must be {'above' if long else 'below'} it)")
+        return "; ".join(problems)
+
+    def submit_oco(self, asset: Asset | None, amount: int, style: OCOOrder, bar: int, *,
+                   tag: str | None = None, unknown: str | None = None) -> Order:
+        book = self.book
+        legs: list[Order] = []
+        notes: list[str] = []
+        last = book.last_price(asset, bar) if asset is not None and unknown is None else float("nan")
+        for leg in style.legs:
+            if isinstance(leg, tuple):
+                amt, leg_style = int(leg[0]), leg[1]
+                note = "OCO leg"
+            else:
+                leg_style = leg
+                amt, note = self._infer_side(abs(amount), leg_style, last, amount)
+            if leg_style.time_in_force == "GTC" and style.time_in_force != "GTC":
+                leg_style.time_in_force, leg_style.good_till = style.time_in_force, style.good_till
+            legs.append(book.create(asset, amt, leg_style, bar, tag=tag))
+            notes.append(note)
+        ids = [x.id for x in legs]
+        for x in legs:
+            x.oco_ids = [i for i in ids if i != x.id]
+        reason = unknown or next((r for r in (book.check_standalone(x) for x in legs) if r), "")
+        if not reason and any(x.amount == 0 for x in legs):
+            reason = "an OCO leg has amount 0"
+        if reason:
+            for x in legs:
+                book.event(x, E.REJECTED, bar, f"OCO group rejected: {reason}")
+            return legs[0]
+        for x, note in zip(legs, notes):
+            book.accept(x, bar, reason=f"{note}, one-cancels-other with {x.oco_ids}")
+        return legs[0]
+
+    @staticmethod
+    def _infer_side(qty: int, style: Any, last: float, amount: int) -> tuple[int, str]:
+        if isinstance(style, (StopOrder, StopLimitOrder)) and last == last:
+            buy = style.stop_price > last
+            return (qty if buy else -qty), f"OCO leg: {'buy' if buy else 'sell'} stop ({'above' if buy else 'below'} the last price {last:g})"
+        if isinstance(style, LimitOrder) and last == last:
+            buy = style.limit_price < last
+            return (qty if buy else -qty), f"OCO leg: {'buy' if buy else 'sell'} limit ({'below' if buy else 'above'} the last price {last:g})"
+        return amount, "OCO leg"
+
+    def link_oco(self, orders: list[Order], bar: int) -> bool:
+        """Link already placed live orders into one OCO group."""
+        closed = [o for o in orders if o.status not in LIVE]
+        if closed:
+            self.book.warn(bar, f"OCO link refused: order(s) {[o.id for o in closed]} are already closed")
+            return False
+        group = {o.id for o in orders}
+        for o in orders:
+            group.update(o.oco_ids)
+        members = [self.book.orders[i] for i in sorted(group)]
+        for o in members:
+            new = [i for i in sorted(group) if i != o.id]
+            if new != o.oco_ids and o.status in LIVE:
+                self.book.event(o, E.UPDATED, bar, f"linked one-cancels-other with {new}", oco_ids=new)
+        return True
+
+    # ================================================================ hooks
+    def on_fill(self, order: Order, qty: float, bar: int) -> None:
+        book = self.book
+        if order.child_ids and order.status is S.FILLED:
+            self._activate_exits(order, bar, f"entry #{order.id} filled")
+        if order.oco_ids:
+            is_exit = order.role in EXIT_ROLES
+            if not is_exit or order.status is S.FILLED:
+                note = self._notes.pop(order.id, "")
+                what = "filled" if order.status is S.FILLED else "partially filled"
+                for sid in order.oco_ids:
+                    sib = book.orders[sid]
+                    if sib.status in LIVE:
+                        why = self._notes.pop(sib.id, "") or note
+                        self._close(sib, bar, f"OCO sibling #{order.id} {what}" + (f" ({why})" if why else ""))
+        self._clamp_reduce_only(order.asset, bar, order)
+
+    def on_closed(self, order: Order, bar: int) -> None:
+        """After ``order`` was canceled, expired or rejected."""
+        book = self.book
+        if order.child_ids:
+            verb = {"canceled": "canceled", "expired": "expired", "rejected": "rejected"}.get(str(order.status), "")
+            if order.filled:
+                self._activate_exits(order, bar, f"entry #{order.id} {verb} after filling {abs(order.filled):g}; "
+                                                 "protecting the filled part")
+            else:
+                for cid in order.child_ids:
+                    child = book.orders[cid]
+                    if child.status in LIVE:
+                        book.event(child, E.CANCELED, bar, f"entry #{order.id} {verb} before any fill")
+        for sid in order.oco_ids:
+            sib = book.orders[sid]
+            if sib.status in LIVE:
+                self._close(sib, bar, f"OCO sibling #{order.id} {order.status}")
+
+    def _close(self, order: Order, bar: int, reason: str) -> None:
+        """Cancel ``order`` as a consequence of another order (no OCO cascade back);
+        a canceled bracket entry still takes care of its exits."""
+        self.book.event(order, E.CANCELED, bar, reason)
+        if order.child_ids:
+            self.on_closed(order, bar)
+
+    def _activate_exits(self, entry: Order, bar: int, reason: str) -> None:
+        book = self.book
+        pos = book.ledger.positions.get(entry.asset)
+        held = pos.amount if pos is not None else 0
+        protect = entry.filled
+        if held == 0 or (held > 0) != (protect > 0):
+            protect = 0
+        elif abs(held) < abs(protect):
+            protect = held
+        for cid in entry.child_ids:
+            child = book.orders[cid]
+            if child.status is not S.HELD:
+                continue
+            if protect == 0:
+                book.event(child, E.CANCELED, bar, f"{reason}, but the position is already closed")
+                continue
+            book.event(child, E.ACTIVATED, bar, f"{reason}; working from the next bar", amount=-protect,
+                       eligible_bar=bar + 1)
+
+    def _clamp_reduce_only(self, asset: Asset, bar: int, cause: Order) -> None:
+        book = self.book
+        pos = book.ledger.positions.get(asset)
+        held = pos.amount if pos is not None else 0
+        for o in list(book.working[asset.sid]):
+            if not o.reduce_only or o.status is S.HELD or o.status not in LIVE:
+                continue
+            remaining = o.amount - o.filled
+            if held == 0 or (held > 0) == (remaining > 0):
+                state = "closed" if held == 0 else ("long" if held > 0 else "short")
+                book.event(o, E.CANCELED, bar, f"reduce-only exit: position {state} after order #{cause.id} filled")
+            elif abs(remaining) > abs(held):
+                new_amount = o.filled - held
+                book.event(o, E.UPDATED, bar, f"reduce-only exit resized to the position ({abs(held):g}) "
+                                              f"after order #{cause.id} filled", amount=new_amount)
+
+    # ================================================================ same bar
+    def resolve_same_bar(self, candidates: list[tuple[Order, float]], bar: int, o: float, h: float,
+                         lo: float, c: float) -> list[tuple[Order, float]]:
+        """Keep one leg per OCO group among orders that could fill on this bar."""
+        groups: dict[int, list[tuple[Order, float]]] = {}
+        for cand in candidates:
+            order = cand[0]
+            if order.oco_ids:
+                groups.setdefault(min(order.id, *order.oco_ids), []).append(cand)
+        losers: set[int] = set()
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            winner = self._pick(members, o, h, lo)
+            desc = ", ".join(f"#{m.id} {m.role or m.style} at {p:g}" for m, p in members)
+            note = f"same bar reached {desc}; same_bar='{self.same_bar}' chose #{winner[0].id}"
+            self._notes[winner[0].id] = note
+            for m, _ in members:
+                if m is not winner[0]:
+                    losers.add(m.id)
+                    self._notes[m.id] = note
+        if not losers:
+            return candidates
+        return [cand for cand in candidates if cand[0].id not in losers]
+
+    def _pick(self, members: list[tuple[Order, float]], o: float, h: float, lo: float) -> tuple[Order, float]:
+        policy = self.same_bar
+        if policy in ("stop_first", "target_first"):
+            want = "stop_loss" if policy == "stop_first" else "take_profit"
+            for m in members:
+                if m[0].role == want:
+                    return m
+            return min(members, key=lambda m: m[0].id)
+        high_first = (h - o) <= (o - lo)
+
+        def when(m: tuple[Order, float]) -> float:
+            order, price = m
+            if price == o:
+                return 0.0
+            up = price > o
+            if up == high_first:
+                return abs(price - o)
+            return (abs(h - o) if high_first else abs(o - lo)) + (h - lo) - abs((lo if high_first else h) - price)
+
+        return min(members, key=lambda m: (when(m), m[0].id))
+
+    # ================================================================ modify
+    def check_modify(self, order: Order, changes: dict[str, Any], bar: int) -> str:
+        """Why a modification would break a contingency (reduce-only size, bracket
+        geometry), or ''."""
+        book = self.book
+        if order.reduce_only and "amount" in changes and order.status is not S.HELD:
+            pos = book.ledger.positions.get(order.asset)
+            held = pos.amount if pos is not None else 0
+            remaining = changes["amount"] - order.filled
+            if abs(remaining) > abs(held):
+                return f"a reduce-only exit cannot exceed the position ({abs(held):g})"
+        if order.role in EXIT_ROLES:
+            entry = book.orders[order.parent_id]
+            sl = tp = None
+            for cid in entry.child_ids:
+                child = book.orders[cid]
+                if child.role == "stop_loss":
+                    sl = changes.get("stop", child.stop) if child is order else child.stop
+                else:
+                    tp = changes.get("limit", child.limit) if child is order else child.limit
+            why = self._bracket_geometry(entry, None, bar, stop_loss=sl, take_profit=tp)
+            return f"it would make bracket #{entry.id} invalid: {why}" if why else ""
+        if order.role == "entry" and order.child_ids and ("limit" in changes or "stop" in changes):
+            if order.filled:
+                return ""
+            sl = tp = None
+            for cid in order.child_ids:
+                child = book.orders[cid]
+                if child.role == "stop_loss":
+                    sl = child.stop
+                else:
+                    tp = child.limit
+            saved = (order.limit, order.stop)
+            order.limit, order.stop = changes.get("limit", order.limit), changes.get("stop", order.stop)
+            try:
+                why = self._bracket_geometry(order, None, bar, stop_loss=sl, take_profit=tp)
+            finally:
+                order.limit, order.stop = saved
+            return f"it would make bracket #{order.id} invalid: {why}" if why else ""
+        return ""

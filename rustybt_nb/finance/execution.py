@@ -1,0 +1,272 @@
+"""Execution styles: how an order should be executed.
+
+A style is a plain description passed as ``order(asset, amount, style=...)``; the order
+book turns it into one or more :class:`~rustybt_nb.finance.order.Order` objects.
+Constructors validate their arguments and raise ``ValueError``/``TypeError`` that name
+the argument, show the value and say the fix. Prices are used exactly as given (no tick
+rounding).
+
+Time in force: every style takes ``time_in_force='GTC'`` (default, good till canceled),
+``'DAY'`` (expires at the end of the session in which the order first can fill) or
+``'GTD'`` with ``good_till=`` a timestamp (expires after the last bar at or before it).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any
+
+TIME_IN_FORCE = ("GTC", "DAY", "GTD")
+TRAIL_REFERENCES = ("high_low", "close")
+
+
+def check_price(name: str, value: Any, *, allow_none: bool = False, positive: bool = True) -> float | None:
+    """Validate a price-like argument; return it as float."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"`{name}` must be a number, got {value!r} ({type(value).__name__}); "
+            f"pass a float such as {name}=101.5"
+        )
+    v = float(value)
+    if math.isnan(v) or math.isinf(v):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}; check the calculation that produced it")
+    if positive and v <= 0:
+        raise ValueError(f"`{name}` must be > 0, got {value!r}; prices and distances are positive numbers")
+    return v
+
+
+def _check_tif(time_in_force: str, good_till: Any) -> tuple[str, Any]:
+    tif = str(time_in_force).upper() if isinstance(time_in_force, str) else time_in_force
+    if tif not in TIME_IN_FORCE:
+        raise ValueError(f"`time_in_force` must be one of {TIME_IN_FORCE}, got {time_in_force!r}")
+    if tif == "GTD" and good_till is None:
+        raise ValueError("`time_in_force='GTD'` needs `good_till=` (a timestamp such as '2012-06-30')")
+    if tif != "GTD" and good_till is not None:
+        raise ValueError(f"`good_till` is only used with time_in_force='GTD' (got time_in_force={tif!r})")
+    return tif, good_till
+
+
+class ExecutionStyle:
+    """Base class of execution styles."""
+
+    kind = "base"
+
+    def __init__(self, *, time_in_force: str = "GTC", good_till: Any = None, exchange: str | None = None):
+        self.time_in_force, self.good_till = _check_tif(time_in_force, good_till)
+        self.exchange = exchange
+
+    # Zipline-compatible accessors
+    def get_limit_price(self, is_buy: bool) -> float | None:
+        return getattr(self, "limit_price", None)
+
+    def get_stop_price(self, is_buy: bool) -> float | None:
+        return getattr(self, "stop_price", None)
+
+    def _fields(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._fields().items() if v is not None)
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = object.__hash__
+
+
+class MarketOrder(ExecutionStyle):
+    """Fill at the next bar's open ("ohlc" fill model) or close ("close" model)."""
+
+    kind = "market"
+
+
+class LimitOrder(ExecutionStyle):
+    """Buy at ``limit_price`` or lower / sell at ``limit_price`` or higher."""
+
+    kind = "limit"
+
+    def __init__(self, limit_price: float, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.limit_price = check_price("limit_price", limit_price)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"limit_price": self.limit_price}
+
+
+class StopOrder(ExecutionStyle):
+    """Becomes a market order once the price reaches ``stop_price`` (buy: at or above;
+    sell: at or below)."""
+
+    kind = "stop"
+
+    def __init__(self, stop_price: float, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.stop_price = check_price("stop_price", stop_price)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"stop_price": self.stop_price}
+
+
+class StopLimitOrder(ExecutionStyle):
+    """Becomes a limit order at ``limit_price`` once ``stop_price`` is reached."""
+
+    kind = "stop_limit"
+
+    def __init__(self, limit_price: float, stop_price: float, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.limit_price = check_price("limit_price", limit_price)
+        self.stop_price = check_price("stop_price", stop_price)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"limit_price": self.limit_price, "stop_price": self.stop_price}
+
+
+class TrailingStopOrder(ExecutionStyle):
+    """A stop that follows the price by ``trail_amount`` (price units) or
+    ``trail_percent`` (a fraction: 0.05 = 5 %).
+
+    The level starts at the last close minus the trail (sell) / plus the trail (buy);
+    on every bar it is first checked as a stop, then moved toward the price — from the
+    bar's high (sell) / low (buy), or from the close with ``trail_reference='close'`` —
+    and never loosened.
+    """
+
+    kind = "trailing_stop"
+
+    def __init__(
+        self,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        *,
+        trail_reference: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        if (trail_amount is None) == (trail_percent is None):
+            raise ValueError(
+                "give exactly one of `trail_amount` (price units, e.g. 2.5) or `trail_percent` "
+                f"(a fraction, e.g. 0.05 for 5 %); got trail_amount={trail_amount!r}, "
+                f"trail_percent={trail_percent!r}"
+            )
+        self.trail_amount = check_price("trail_amount", trail_amount, allow_none=True)
+        self.trail_percent = check_price("trail_percent", trail_percent, allow_none=True)
+        if self.trail_percent is not None and self.trail_percent >= 1:
+            raise ValueError(
+                f"`trail_percent` is a fraction below 1 (0.05 = 5 %), got {trail_percent!r}; "
+                f"did you mean {trail_percent / 100!r}?"
+            )
+        if trail_reference is not None and trail_reference not in TRAIL_REFERENCES:
+            raise ValueError(f"`trail_reference` must be one of {TRAIL_REFERENCES}, got {trail_reference!r}")
+        self.trail_reference = trail_reference
+
+    def _fields(self) -> dict[str, Any]:
+        return {"trail_amount": self.trail_amount, "trail_percent": self.trail_percent}
+
+
+class TrailingStopLimitOrder(TrailingStopOrder):
+    """A trailing stop that becomes a limit order when triggered. The limit is the
+    stop minus ``limit_offset`` (sell) / plus it (buy); it moves with the stop and is
+    frozen once the stop triggers."""
+
+    kind = "trailing_stop_limit"
+
+    def __init__(
+        self,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        limit_offset: float = 0.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(trail_amount, trail_percent, **kw)
+        self.limit_offset = check_price("limit_offset", limit_offset, positive=False)
+        if self.limit_offset < 0:
+            raise ValueError(
+                f"`limit_offset` must be >= 0 (the distance from the stop to the limit), got {limit_offset!r}"
+            )
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "limit_offset": self.limit_offset}
+
+
+class BracketOrder(ExecutionStyle):
+    """An entry with a protective stop-loss and a take-profit exit.
+
+    ``entry_style`` is the entry's style (market, limit, stop or stop-limit);
+    ``entry_price`` alone means a limit entry at that price; with ``entry_style`` it is
+    the reference price used to validate the bracket's geometry (long: stop < entry <
+    target; short: the reverse). The exits are held until the entry is completely
+    filled, then work from the next bar as one-cancels-other and reduce-only orders.
+    """
+
+    kind = "bracket"
+
+    def __init__(
+        self,
+        entry_style: ExecutionStyle | None = None,
+        stop_loss_price: float | None = None,
+        take_profit_price: float | None = None,
+        entry_price: float | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        if entry_style is not None and not isinstance(entry_style, (MarketOrder, LimitOrder, StopOrder,
+                                                                      StopLimitOrder)):
+            raise TypeError(
+                "`entry_style` must be MarketOrder(), LimitOrder(p), StopOrder(p) or StopLimitOrder(l, s), "
+                f"got {entry_style!r}"
+            )
+        self.entry_price = check_price("entry_price", entry_price, allow_none=True)
+        if entry_style is None:
+            entry_style = MarketOrder() if self.entry_price is None else LimitOrder(self.entry_price)
+        self.entry_style = entry_style
+        self.stop_loss_price = check_price("stop_loss_price", stop_loss_price, allow_none=True)
+        self.take_profit_price = check_price("take_profit_price", take_profit_price, allow_none=True)
+        if self.stop_loss_price is None and self.take_profit_price is None:
+            raise ValueError(
+                "a BracketOrder needs `stop_loss_price` and/or `take_profit_price`; "
+                "for a plain entry use the entry style directly"
+            )
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "entry_style": self.entry_style,
+            "stop_loss_price": self.stop_loss_price,
+            "take_profit_price": self.take_profit_price,
+            "entry_price": self.entry_price,
+        }
+
+
+class OCOOrder(ExecutionStyle):
+    """Two or more orders linked one-cancels-other: the first fill (even partial) of
+    any leg cancels the others. Legs are styles, or ``(amount, style)`` pairs when the
+    legs trade different sides or sizes; a bare style leg uses the ``order()`` amount
+    with a direction inferred from the style."""
+
+    kind = "oco"
+
+    def __init__(self, order1: Any = None, order2: Any = None, *more: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        legs = [leg for leg in (order1, order2, *more) if leg is not None]
+        if len(legs) < 2:
+            raise ValueError("an OCOOrder needs at least two legs: OCOOrder(order1=..., order2=...)")
+        for i, leg in enumerate(legs, 1):
+            style = leg[1] if isinstance(leg, tuple) else leg
+            if not isinstance(style, ExecutionStyle) or isinstance(style, (OCOOrder, BracketOrder)):
+                raise TypeError(
+                    f"OCO leg {i} must be a simple style (MarketOrder, LimitOrder, StopOrder, "
+                    f"StopLimitOrder, TrailingStopOrder, ...) or an (amount, style) pair, got {leg!r}"
+                )
+        self.legs = legs
+
+    def _fields(self) -> dict[str, Any]:
+        return {"legs": self.legs}
+
+
+__all__ = [
+    "ExecutionStyle", "MarketOrder", "LimitOrder", "StopOrder", "StopLimitOrder",
+    "TrailingStopOrder", "TrailingStopLimitOrder", "BracketOrder", "OCOOrder", "TIME_IN_FORCE",
+]

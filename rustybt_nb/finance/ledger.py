@@ -1,0 +1,192 @@
+"""Cash, positions, fills and round-trip trades.
+
+Accounting assumptions: fills change cash by ``-qty x price - commission``; there is no
+margin model (cash may go negative, i.e. leverage) and no interest. A position's
+``cost_basis`` is the average fill price per share of the open position, without
+commissions (commissions are booked in cash, on the fills and on the trades). Adding
+to a position averages the price; reducing it keeps the cost basis and realises
+``(price - cost_basis) x closed quantity``; crossing zero closes the position and opens
+the other side at the fill price.
+
+A round-trip trade opens when a position leaves zero and closes when it returns to
+zero (a flip closes one trade and opens the next).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..assets import Asset
+
+
+class Position:
+    """A holding of one asset (Zipline's fields)."""
+
+    __slots__ = ("asset", "amount", "cost_basis", "last_sale_price", "last_sale_date")
+
+    def __init__(self, asset: Asset, amount: float = 0, cost_basis: float = 0.0,
+                 last_sale_price: float = math.nan, last_sale_date: Any = None) -> None:
+        self.asset = asset
+        self.amount = amount
+        self.cost_basis = cost_basis
+        self.last_sale_price = last_sale_price
+        self.last_sale_date = last_sale_date
+
+    @property
+    def market_value(self) -> float:
+        return self.amount * self.last_sale_price if self.amount else 0.0
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return (self.last_sale_price - self.cost_basis) * self.amount if self.amount else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"asset": self.asset.symbol, "amount": self.amount, "cost_basis": self.cost_basis,
+                "last_sale_price": self.last_sale_price, "last_sale_date": self.last_sale_date}
+
+    def __repr__(self) -> str:
+        return (f"Position({self.asset.symbol}, amount={self.amount:g}, cost_basis={self.cost_basis:.4f}, "
+                f"last_sale_price={self.last_sale_price:.4f})")
+
+
+class Positions(dict):
+    """``dict[Asset, Position]``; an asset not held reads as an empty position."""
+
+    def __missing__(self, asset: Asset) -> Position:
+        return Position(asset)
+
+
+class _OpenTrade:
+    __slots__ = ("asset", "direction", "entry_dt", "entry_bar", "qty_in", "value_in", "qty_out", "value_out",
+                 "pnl", "commission", "max_size", "order_ids")
+
+    def __init__(self, asset: Asset, direction: int, dt: Any, bar: int) -> None:
+        self.asset = asset
+        self.direction = direction
+        self.entry_dt = dt
+        self.entry_bar = bar
+        self.qty_in = 0.0
+        self.value_in = 0.0
+        self.qty_out = 0.0
+        self.value_out = 0.0
+        self.pnl = 0.0
+        self.commission = 0.0
+        self.max_size = 0.0
+        self.order_ids: list[int] = []
+
+
+FILL_COLUMNS = ("dt", "bar", "order_id", "asset", "qty", "price", "commission", "realized_pnl",
+                "position_after", "cash_after", "bar_volume")
+
+
+class Ledger:
+    """Books fills into cash, positions and trades; keeps the change history the
+    results are built from."""
+
+    def __init__(self, capital_base: float) -> None:
+        self.starting_cash = float(capital_base)
+        self.cash = float(capital_base)
+        self.positions = Positions()
+        self.fills: list[tuple] = []  # rows of FILL_COLUMNS
+        self.trades: list[dict[str, Any]] = []
+        self._open_trades: dict[Asset, _OpenTrade] = {}
+        self.realized_pnl = 0.0
+        self.total_commission = 0.0
+        self.cost_basis_after: list[float] = []  # position cost basis after each fill (parallel to fills)
+
+    def apply_fill(self, order_id: int, asset: Asset, qty: float, price: float, commission: float,
+                   dt: Any, bar: int, bar_volume: float = math.nan) -> float:
+        """Book one fill; return the realised pnl (before commission)."""
+        fill_commission = commission
+        self.cash -= qty * price + commission
+        self.total_commission += commission
+        pos = self.positions.get(asset)
+        if pos is None:
+            pos = self.positions[asset] = Position(asset)
+        old = pos.amount
+        new = old + qty
+        realized = 0.0
+        trade = self._open_trades.get(asset)
+        if old == 0 or (old > 0) == (qty > 0):  # open or add
+            pos.cost_basis = (pos.cost_basis * abs(old) + price * abs(qty)) / abs(new)
+            trade = self._trade_in(asset, trade, qty, price, dt, bar, order_id)
+        else:  # reduce, close or flip
+            closing = -old if abs(qty) >= abs(old) else qty  # signed, opposite to old
+            realized = (price - pos.cost_basis) * (-closing)
+            trade.qty_out += abs(closing)
+            trade.value_out += abs(closing) * price
+            trade.pnl += realized
+            if order_id not in trade.order_ids:
+                trade.order_ids.append(order_id)
+            if new == 0 or (new > 0) != (old > 0):
+                share = abs(closing) / abs(qty)
+                trade.commission += commission * share
+                commission -= commission * share
+                self._close_trade(trade, dt, bar)
+                trade = None
+                pos.cost_basis = 0.0
+                if new != 0:  # flipped: the rest opens the other side
+                    pos.cost_basis = price
+                    self._trade_in(asset, None, new, price, dt, bar, order_id)
+        if trade is not None:
+            trade.commission += commission
+            trade.max_size = max(trade.max_size, abs(new))
+        pos.amount = new
+        self.cost_basis_after.append(pos.cost_basis if new != 0 else 0.0)
+        pos.last_sale_price = price
+        pos.last_sale_date = dt
+        if new == 0:
+            del self.positions[asset]
+        self.realized_pnl += realized
+        self.fills.append((dt, bar, order_id, asset.symbol, qty, price, fill_commission,
+                           realized, new, self.cash, bar_volume))
+        return realized
+
+    def _trade_in(self, asset, trade, qty, price, dt, bar, order_id):
+        if trade is None:
+            trade = self._open_trades[asset] = _OpenTrade(asset, 1 if qty > 0 else -1, dt, bar)
+        trade.qty_in += abs(qty)
+        trade.value_in += abs(qty) * price
+        trade.max_size = max(trade.max_size, trade.qty_in - trade.qty_out)
+        if order_id not in trade.order_ids:
+            trade.order_ids.append(order_id)
+        return trade
+
+    def _close_trade(self, t: _OpenTrade, dt: Any, bar: int) -> None:
+        del self._open_trades[t.asset]
+        self.trades.append(self._trade_row(t, dt, bar, is_open=False, exit_price=t.value_out / t.qty_out))
+
+    def _trade_row(self, t: _OpenTrade, dt: Any, bar: int, is_open: bool, exit_price: float,
+                   unrealized: float = 0.0) -> dict[str, Any]:
+        entry_price = t.value_in / t.qty_in
+        pnl = t.pnl + unrealized
+        basis = entry_price * t.max_size
+        return {
+            "asset": t.asset.symbol,
+            "direction": "long" if t.direction > 0 else "short",
+            "entry_dt": t.entry_dt,
+            "exit_dt": None if is_open else dt,
+            "entry_bar": t.entry_bar,
+            "exit_bar": None if is_open else bar,
+            "size": t.max_size,
+            "entry_price": entry_price,
+            "exit_price": exit_price,
+            "pnl": pnl,
+            "commission": t.commission,
+            "net_pnl": pnl - t.commission,
+            "return_pct": (pnl - t.commission) / basis if basis else math.nan,
+            "bars_held": bar - t.entry_bar,
+            "is_open": is_open,
+            "order_ids": list(t.order_ids),
+        }
+
+    def open_trade_rows(self, dt: Any, bar: int, price_of) -> list[dict[str, Any]]:  # noqa: ANN001
+        """Rows for trades still open at the end, marked at ``price_of(asset)``."""
+        rows = []
+        for t in self._open_trades.values():
+            px = price_of(t.asset)
+            pos = self.positions.get(t.asset)
+            unreal = (px - pos.cost_basis) * pos.amount if pos is not None else 0.0
+            rows.append(self._trade_row(t, dt, bar, is_open=True, exit_price=px, unrealized=unreal))
+        return rows

@@ -1,0 +1,435 @@
+"""The order book: accepts, matches, expires, modifies and cancels orders.
+
+Per-bar sequence for each asset with working orders (called by the simulation after
+the bar is revealed and before the strategy sees it):
+
+1. GTD orders whose ``good_till`` is before the bar's time expire.
+2. Every working order placed on an earlier bar is matched against the bar with the
+   fill model (:mod:`.fill_rules`). Orders are filled in submission order; when one bar
+   reaches several legs of the same OCO group (or both exits of a bracket), the
+   ``same_bar`` policy picks the leg (see :mod:`.contingency`).
+3. Each fill is capped by the slippage model's volume limit (shared by the asset's
+   orders on that bar), priced with slippage (limit orders never beyond their limit),
+   charged commission and booked in the ledger; then the contingency rules run.
+4. Trailing stops that are still working move their level from this bar (never
+   loosened).
+
+DAY orders expire at the end of the session in which they could first fill.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..assets import Asset
+from .commission import CommissionModel, NoCommission
+from .contingency import SAME_BAR_POLICIES, Contingencies
+from .execution import (
+    BracketOrder,
+    ExecutionStyle,
+    LimitOrder,
+    MarketOrder,
+    OCOOrder,
+    StopLimitOrder,
+    StopOrder,
+    TrailingStopLimitOrder,
+    TrailingStopOrder,
+    check_price,
+)
+from .fill_rules import (
+    FILL_MODELS,
+    LIMIT_PRICED,
+    NAN,
+    TRAILING,
+    match_close,
+    match_ohlc,
+    trail_level,
+)
+from .ledger import Ledger
+from .order import EVENT, LIVE, ORDER_STATUS, TERMINAL, Order, OrderEvent, apply_event
+from .slippage import NoSlippage, SlippageModel
+
+E = EVENT
+S = ORDER_STATUS
+TRAIL_REFERENCES = ("high_low", "close")
+
+
+class OrderBook:
+    """All orders of one run (see the module docstring for the matching sequence)."""
+
+    def __init__(
+        self,
+        store: Any,
+        session_of_bar: np.ndarray,
+        ledger: Ledger,
+        *,
+        fill_model: str = "ohlc",
+        trail_reference: str = "high_low",
+        same_bar: str = "stop_first",
+        slippage: SlippageModel | None = None,
+        commission: CommissionModel | None = None,
+    ) -> None:
+        if fill_model not in FILL_MODELS:
+            raise ValueError(f"`fill_model` must be one of {FILL_MODELS}, got {fill_model!r}")
+        if trail_reference not in TRAIL_REFERENCES:
+            raise ValueError(f"`trail_reference` must be one of {TRAIL_REFERENCES}, got {trail_reference!r}")
+        if same_bar not in SAME_BAR_POLICIES:
+            raise ValueError(f"`same_bar` must be one of {SAME_BAR_POLICIES}, got {same_bar!r}")
+        self.store = store
+        self.index = store.index
+        self.session_of_bar = session_of_bar
+        self.ledger = ledger
+        self.fill_model = fill_model
+        self.trail_reference = trail_reference
+        self.slippage = slippage or NoSlippage()
+        self.commission = commission or NoCommission()
+        self.orders: dict[int, Order] = {}
+        self.log: list[OrderEvent] = []
+        self.working: list[list[Order]] = [[] for _ in store.assets]  # live orders per sid, by id
+        self.n_live = 0
+        self._next_id = 1
+        self._day_orders: list[Order] = []
+        self._gtd_orders: list[Order] = []
+        self._cols = [(a["open"], a["high"], a["low"], a["close"], a["volume"], a["price"]) for a in store.arrays]
+        self.contingency = Contingencies(self, same_bar)
+        self.warnings: list[tuple[Any, str]] = []  # (dt, message) for refusals the strategy should see
+
+    # ============================================================== helpers
+    def dt_of(self, bar: int) -> Any:
+        return self.index[bar] if 0 <= bar < len(self.index) else None
+
+    def last_price(self, asset: Asset, bar: int) -> float:
+        if bar < 0:
+            return NAN
+        return float(self._cols[asset.sid][5][bar])
+
+    def _new_order(self, asset: Asset, amount: int, kind: str, bar: int, dt: Any, *, limit=None, stop=None,
+                   tag=None, tif="GTC", good_till=None) -> Order:
+        o = Order(self._next_id, asset, amount, kind, dt, bar, limit=limit, stop=stop, tag=tag)
+        self._next_id += 1
+        o.tif = tif
+        o.good_till = good_till
+        self.orders[o.id] = o
+        return o
+
+    def event(self, order: Order, kind: EVENT, bar: int, reason: str, **kw: Any) -> OrderEvent:
+        """Apply an event at ``bar``'s time and keep the working lists in step."""
+        was_live = order.status in LIVE
+        ev = apply_event(order, kind, self.dt_of(bar), bar, reason, self.log, **kw)
+        is_live = order.status in LIVE
+        if is_live and not was_live:
+            self.working[order.asset.sid].append(order)
+            self.n_live += 1
+        elif was_live and not is_live:
+            self.working[order.asset.sid].remove(order)
+            self.n_live -= 1
+        return ev
+
+    # ============================================================== submit
+    def submit(self, asset: Asset | None, amount: int, style: ExecutionStyle, bar: int, *,
+               tag: str | None = None, unknown: str | None = None) -> Order:
+        """Create the order(s) for ``style`` at ``bar`` (the bar the strategy is
+        handling). Returns the primary order (a bracket's entry, an OCO's first leg).
+        ``unknown`` is a rejection reason for an asset that is not in the data."""
+        if isinstance(style, BracketOrder):
+            return self.contingency.submit_bracket(asset, amount, style, bar, tag=tag, unknown=unknown)
+        if isinstance(style, OCOOrder):
+            return self.contingency.submit_oco(asset, amount, style, bar, tag=tag, unknown=unknown)
+        order = self.create(asset, amount, style, bar, tag=tag)
+        reason = unknown or self.check_standalone(order)
+        if reason:
+            self.event(order, E.REJECTED, bar, reason)
+        else:
+            self.accept(order, bar)
+        return order
+
+    def create(self, asset: Asset | None, amount: int, style: ExecutionStyle, bar: int, *,
+               tag: str | None = None) -> Order:
+        """Build an order object (no event yet) from a simple style."""
+        dt = self.dt_of(bar) if bar >= 0 else self.dt_of(0)
+        asset = asset if asset is not None else Asset("?")
+        limit = stop = None
+        kind = style.kind
+        if isinstance(style, (LimitOrder, StopLimitOrder)):
+            limit = style.limit_price
+        if isinstance(style, (StopOrder, StopLimitOrder)):
+            stop = style.stop_price
+        good_till = self._good_till(style.good_till) if style.time_in_force == "GTD" else None
+        order = self._new_order(asset, amount, kind, bar, dt, limit=limit, stop=stop, tag=tag,
+                                tif=style.time_in_force, good_till=good_till)
+        if isinstance(style, TrailingStopOrder):
+            order.trail_amount = style.trail_amount
+            order.trail_percent = style.trail_percent
+            order.trail_reference = style.trail_reference or self.trail_reference
+            if isinstance(style, TrailingStopLimitOrder):
+                order.limit_offset = style.limit_offset
+        return order
+
+    def _good_till(self, value: Any) -> pd.Timestamp:
+        ts = pd.Timestamp(value)
+        date_only = isinstance(value, str) and len(value.strip()) <= 10
+        if self.index.tz is not None and ts.tzinfo is None:
+            ts = ts.tz_localize("America/New_York" if self.store.frequency == "minute" else "UTC")
+            ts = ts.tz_convert(self.index.tz)
+        elif self.index.tz is None and ts.tzinfo is not None:
+            ts = ts.tz_convert(None)
+        if date_only and self.store.frequency == "minute":
+            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        return ts
+
+    def check_standalone(self, order: Order) -> str:
+        """Reason to reject a well-formed single order, or ''."""
+        sid = order.asset.sid
+        bar = order.created_bar
+        if bar >= self.store.last_valid[sid]:
+            return (f"no bars of {order.asset.symbol} after {self.dt_of(max(bar, 0))}: the order could never fill")
+        if order.tif == "GTD" and order.good_till < self.index[min(bar + 1, len(self.index) - 1)]:
+            return f"good_till {order.good_till} is before the next bar"
+        if order.style in TRAILING:
+            ref = self.last_price(order.asset, bar)
+            if ref != ref:
+                return "no last price to start the trailing stop from"
+        return ""
+
+    def accept(self, order: Order, bar: int, *, held: bool = False, reason: str = "") -> None:
+        """Put an order to work (or hold it). Trailing stops get their first level from
+        the last close."""
+        if order.style in TRAILING and order.stop is None:
+            self._init_trailing(order, bar)
+        if held:
+            self.event(order, E.HELD, bar, reason or "held until its entry fills")
+        else:
+            self.event(order, E.SUBMITTED, bar, reason or "accepted")
+        if order.tif == "DAY":
+            self._day_orders.append(order)
+        elif order.tif == "GTD":
+            self._gtd_orders.append(order)
+
+    def _init_trailing(self, order: Order, bar: int) -> None:
+        ref = self.last_price(order.asset, bar)
+        order.stop = trail_level(order.is_buy, ref, order.trail_amount, order.trail_percent)
+        if order.limit_offset is not None:
+            order.limit = order.stop + order.limit_offset if order.is_buy else order.stop - order.limit_offset
+
+    # ============================================================== cancel / modify
+    def cancel(self, order: Order, bar: int, reason: str = "canceled by the strategy") -> bool:
+        """Cancel a live order now; returns False if it was already closed."""
+        if order.status not in LIVE:
+            self.warn(bar, f"cancel_order({order.id}) ignored: the order is already {order.status}")
+            return False
+        self.event(order, E.CANCELED, bar, reason)
+        self.contingency.on_closed(order, bar)
+        return True
+
+    def warn(self, bar: int, message: str) -> None:
+        self.warnings.append((self.dt_of(max(bar, 0)), message))
+
+    def modify(self, order: Order, bar: int, *, amount: float | None = None, limit_price: float | None = None,
+               stop_price: float | None = None, trail_amount: float | None = None,
+               trail_percent: float | None = None) -> bool:
+        """Change a live order from the next bar on. A refusal leaves the order as it
+        was, is logged as a warning, and returns False."""
+        changes: dict[str, Any] = {}
+        limit_price = check_price("limit_price", limit_price, allow_none=True)
+        stop_price = check_price("stop_price", stop_price, allow_none=True)
+        trail_amount = check_price("trail_amount", trail_amount, allow_none=True)
+        trail_percent = check_price("trail_percent", trail_percent, allow_none=True)
+        if trail_amount is not None and trail_percent is not None:
+            raise ValueError("give only one of `trail_amount` and `trail_percent` to modify_order")
+
+        def refuse(why: str) -> bool:
+            self.warn(bar, f"modify_order({order.id}) refused: {why}; the order is unchanged")
+            return False
+
+        if order.status not in LIVE:
+            return refuse(f"the order is {order.status}")
+        if amount is not None:
+            if isinstance(amount, bool) or not isinstance(amount, (int, float, np.integer, np.floating)):
+                raise TypeError(f"`amount` must be a number, got {amount!r}")
+            if amount != amount:
+                raise ValueError("`amount` is NaN; pass the new total quantity")
+            new = int(round(amount))
+            if new == 0:
+                return refuse("amount=0; use cancel_order() to stop an order")
+            if (new > 0) != (order.amount > 0):
+                if new < 0:
+                    return refuse(f"amount={new} would flip a buy order to a sell")
+                new = -new  # positive quantity given for a sell order
+            if abs(new) < abs(order.filled):
+                return refuse(f"amount {abs(new)} is below the {abs(order.filled):g} already filled")
+            if abs(new) == abs(order.filled):
+                return refuse(f"amount {abs(new)} equals what has filled; use cancel_order() for the rest")
+            if new != order.amount:
+                changes["amount"] = new
+        if limit_price is not None:
+            if order.limit is None:
+                return refuse(f"a {order.style} order has no limit price")
+            if order.triggered and order.style == "trailing_stop_limit":
+                pass
+            changes["limit"] = limit_price
+        if stop_price is not None:
+            if order.stop is None or (order.triggered and order.style != "trailing_stop"):
+                if order.stop is None:
+                    return refuse(f"a {order.style} order has no stop price")
+                return refuse("the stop has already triggered")
+            changes["stop"] = stop_price
+        if trail_amount is not None or trail_percent is not None:
+            if order.style not in TRAILING:
+                return refuse(f"a {order.style} order does not trail")
+            changes["trail_amount"] = trail_amount
+            changes["trail_percent"] = trail_percent if trail_percent is None or trail_percent < 1 else None
+            if trail_percent is not None and trail_percent >= 1:
+                raise ValueError(f"`trail_percent` is a fraction below 1, got {trail_percent!r}")
+        if not changes:
+            return refuse("nothing to change")
+        why = self.contingency.check_modify(order, changes, bar)
+        if why:
+            return refuse(why)
+        desc = ", ".join(f"{k}={v:g}" for k, v in changes.items() if v is not None)
+        self.event(order, E.UPDATED, bar, f"modified: {desc}", **changes)
+        if "trail_amount" in changes and order.status != S.HELD and not order.triggered:
+            # re-anchor the level to the new trail but never loosen it
+            self._trail(order, self.last_price(order.asset, bar), bar, reanchor=True)
+        return True
+
+    # ============================================================== per bar
+    def process_bar(self, i: int) -> None:
+        """Match every working order against bar ``i`` (see module docstring)."""
+        if self._gtd_orders:
+            self._expire_gtd(i)
+        for sid, working in enumerate(self.working):
+            if working:
+                self._match_asset(sid, working, i)
+
+    def _match_asset(self, sid: int, working: list[Order], i: int) -> None:
+        o_, h_, l_, c_, v_, _ = self._cols[sid]
+        o, h, lo, c, v = float(o_[i]), float(h_[i]), float(l_[i]), float(c_[i]), float(v_[i])
+        if c != c:  # the asset has no bar here
+            return
+        ohlc = self.fill_model == "ohlc"
+        candidates: list[tuple[Order, float]] = []
+        for order in list(working):
+            if order.eligible_bar > i or order.status is S.HELD:
+                continue
+            if ohlc:
+                price, reached = match_ohlc(order.style, order.amount > 0, order.triggered, order.stop,
+                                            order.limit, o, h, lo, c)
+            else:
+                price, reached = match_close(order.style, order.amount > 0, order.triggered, order.stop,
+                                             order.limit, c)
+            if reached:
+                order.triggered = True
+                if order.style in LIMIT_PRICED:
+                    if order.style == "trailing_stop_limit":
+                        self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached; limit {order.limit:.4f} "
+                                                          "is now working (frozen)")
+                    else:
+                        self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached; "
+                                                          f"working as a limit at {order.limit:.4f}")
+                elif price != price:
+                    self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached")
+            if price == price:
+                candidates.append((order, price))
+        if candidates:
+            if len(candidates) > 1:
+                candidates = self.contingency.resolve_same_bar(candidates, i, o, h, lo, c)
+            filled_on_bar = 0.0
+            for order, price in candidates:
+                if order.status not in LIVE:
+                    continue  # closed by a sibling's fill earlier on this bar
+                cap = self.slippage.capacity(v, filled_on_bar)
+                qty_abs = min(abs(order.amount - order.filled), cap)
+                if qty_abs <= 0:
+                    continue
+                is_buy = order.amount > 0
+                qty = qty_abs if is_buy else -qty_abs
+                fill_price = self.slippage.slipped_price(price, is_buy, qty, v, filled_on_bar)
+                if order.style in LIMIT_PRICED:
+                    fill_price = min(fill_price, order.limit) if is_buy else max(fill_price, order.limit)
+                filled_on_bar += qty_abs
+                self.fill(order, qty, fill_price, i, v, self._fill_reason(order, price, o))
+        for order in working:
+            if order.style in TRAILING and not order.triggered and order.status is not S.HELD \
+                    and order.eligible_bar <= i:
+                ref = (lo if order.amount > 0 else h) if order.trail_reference == "high_low" else c
+                self._trail(order, ref, i)
+
+    def _fill_reason(self, order: Order, price: float, o: float) -> str:
+        style = order.style
+        if style == "market":
+            return "market order filled at the open" if self.fill_model == "ohlc" else "market order filled at the close"
+        if style == "limit" or (order.triggered and style in LIMIT_PRICED):
+            gap = price == o and self.fill_model == "ohlc" and price != order.limit
+            return f"limit {order.limit:.4f} reached" + (" (gap: filled at the open)" if gap else "")
+        gap = price == o and self.fill_model == "ohlc" and price != order.stop
+        return f"stop {order.stop:.4f} reached" + (" (gap: filled at the open)" if gap else "")
+
+    def fill(self, order: Order, qty: float, price: float, bar: int, bar_volume: float, reason: str) -> None:
+        """Book one fill of ``order`` and run the contingency rules."""
+        commission = self.commission.calculate(order, qty, price)
+        complete = order.filled + qty == order.amount
+        self.event(order, E.FILL if complete else E.PARTIAL_FILL, bar, reason, qty=qty, price=price,
+                   commission=order.commission + commission)
+        self.ledger.apply_fill(order.id, order.asset, qty, price, commission, self.dt_of(bar), bar, bar_volume)
+        self.contingency.on_fill(order, qty, bar)
+
+    def _trail(self, order: Order, ref: float, bar: int, reanchor: bool = False) -> None:
+        if ref != ref:
+            return
+        new = trail_level(order.amount > 0, ref, order.trail_amount, order.trail_percent)
+        old = order.stop
+        tighter = new < old if order.amount > 0 else new > old
+        if not tighter:
+            return
+        changes: dict[str, Any] = {"stop": new}
+        if order.limit_offset is not None:
+            changes["limit"] = new + order.limit_offset if order.amount > 0 else new - order.limit_offset
+        basis = "close" if order.trail_reference == "close" else ("low" if order.amount > 0 else "high")
+        self.event(order, E.TRAILED, bar, f"trailed to {new:.4f} from {basis} {ref:.4f}", **changes)
+
+    # ============================================================== expiry
+    def _expire_gtd(self, i: int) -> None:
+        dt = self.index[i]
+        keep = []
+        for order in self._gtd_orders:
+            if order.status not in LIVE:
+                continue
+            if order.good_till < dt:
+                self.event(order, E.EXPIRED, i, f"good till {order.good_till} passed")
+                self.contingency.on_closed(order, i)
+            else:
+                keep.append(order)
+        self._gtd_orders = keep
+
+    def end_session(self, session: int, bar: int) -> None:
+        """Expire DAY orders whose session ends with ``bar``."""
+        if not self._day_orders:
+            return
+        keep = []
+        for order in self._day_orders:
+            if order.status not in LIVE:
+                continue
+            if self.session_of_bar[min(order.eligible_bar, len(self.session_of_bar) - 1)] <= session \
+                    and order.eligible_bar <= bar:
+                self.event(order, E.EXPIRED, bar, "DAY order expired at the end of the session")
+                self.contingency.on_closed(order, bar)
+            else:
+                keep.append(order)
+        self._day_orders = keep
+
+    # ============================================================== queries
+    def open_orders(self, asset: Asset | None = None) -> list[Order]:
+        if asset is not None:
+            return list(self.working[asset.sid]) if asset.sid < len(self.working) else []
+        return [o for w in self.working for o in w]
+
+
+def is_terminal(order: Order) -> bool:
+    return order.status in TERMINAL
+
+
+__all__ = ["OrderBook", "MarketOrder", "is_terminal", "math"]

@@ -1,0 +1,79 @@
+"""Performance metrics from a run's per-session returns and round-trip trades.
+
+Annualisation uses the number of sessions per year of the data's calendar: 252 for
+exchange calendars, 365 for 7-day ('24/7') data. Sharpe and Sortino use a zero risk-free
+rate. CAGR uses calendar time between the first and last session.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+METRIC_NAMES = (
+    "start_value", "end_value", "total_return", "cagr", "annual_volatility", "sharpe", "sortino",
+    "max_drawdown", "max_drawdown_duration", "trade_count", "win_rate", "profit_factor", "avg_trade_pnl",
+    "exposure", "total_commission", "sessions",
+)
+
+
+def drawdown(values: pd.Series) -> pd.Series:
+    """Drawdown from the running peak, as a fraction (<= 0)."""
+    peak = values.cummax()
+    return values / peak - 1.0
+
+
+def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: float, periods_per_year: float,
+                    total_commission: float) -> pd.Series:
+    pv = perf["portfolio_value"].astype(float) if len(perf) else pd.Series(dtype=float)
+    rets = perf["returns"].astype(float) if len(perf) else pd.Series(dtype=float)
+    n = len(pv)
+    end_value = float(pv.iloc[-1]) if n else float(capital_base)
+    total_return = end_value / capital_base - 1.0
+    if n > 1:
+        days = (perf.index[-1] - perf.index[0]).total_seconds() / 86400.0
+        years = days / 365.25
+    else:
+        years = 0.0
+    cagr = (end_value / capital_base) ** (1 / years) - 1 if years > 0 and end_value > 0 else math.nan
+    std = float(rets.std(ddof=1)) if n > 1 else math.nan
+    mean = float(rets.mean()) if n else math.nan
+    ann = math.sqrt(periods_per_year)
+    sharpe = mean / std * ann if std and std == std and std > 0 else math.nan
+    downside = rets.clip(upper=0.0)
+    dd_std = float(np.sqrt((downside**2).mean())) if n else math.nan
+    sortino = mean / dd_std * ann if dd_std and dd_std > 0 else math.nan
+    dd = drawdown(pd.concat([pd.Series([capital_base]), pv.reset_index(drop=True)])) if n else pd.Series([0.0])
+    max_dd = float(dd.min())
+    # longest stretch (in sessions) below a previous peak
+    under = (dd < 0).to_numpy()
+    longest = run = 0
+    for u in under:
+        run = run + 1 if u else 0
+        longest = max(longest, run)
+    closed = trades[~trades["is_open"]] if len(trades) else trades
+    count = len(closed)
+    wins = closed["net_pnl"] > 0 if count else pd.Series(dtype=bool)
+    gross_win = float(closed.loc[closed["net_pnl"] > 0, "net_pnl"].sum()) if count else 0.0
+    gross_loss = float(-closed.loc[closed["net_pnl"] < 0, "net_pnl"].sum()) if count else 0.0
+    exposure = float((perf["positions_value"].abs() > 0).mean()) if n else 0.0
+    return pd.Series({
+        "start_value": float(capital_base),
+        "end_value": end_value,
+        "total_return": total_return,
+        "cagr": cagr,
+        "annual_volatility": std * ann if std == std else math.nan,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": max_dd,
+        "max_drawdown_duration": float(longest),
+        "trade_count": float(count),
+        "win_rate": float(wins.mean()) if count else math.nan,
+        "profit_factor": gross_win / gross_loss if gross_loss > 0 else (math.inf if gross_win > 0 else math.nan),
+        "avg_trade_pnl": float(closed["net_pnl"].mean()) if count else math.nan,
+        "exposure": exposure,
+        "total_commission": float(total_commission),
+        "sessions": float(n),
+    }, name="metrics")

@@ -1,0 +1,319 @@
+"""``BacktestResult``: everything a run produced, as plain pandas objects.
+
+Frames: ``perf`` (one row per session: portfolio_value, returns, pnl, cash,
+positions_value, then recorded values carried forward), ``orders`` (one row per order),
+``order_events`` (the event log: every status change with its reason), ``fills``,
+``positions`` (per session and asset held), ``trades`` (round trips; ``is_open`` marks
+those still open at the end, valued at the last price), ``logs``; and ``metrics`` (a
+Series). ``save(path)`` writes a folder of Parquet files plus ``meta.json`` (no pickle)
+and ``BacktestResult.load(path)`` reads it back equal.
+
+Recorded values that are not numbers, strings, booleans or timestamps are kept as
+their text (``repr``) so the result stays saveable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .finance.ledger import FILL_COLUMNS
+from .finance.order import OrderEvent
+from .metrics import compute_metrics
+
+if TYPE_CHECKING:
+    from .simulation import Simulation
+
+FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs")
+EVENT_COLUMNS = list(OrderEvent._fields)
+ORDER_COLUMNS = ["id", "asset", "style", "amount", "filled", "limit", "stop", "status", "reason", "created",
+                 "closed_at", "avg_fill_price", "commission", "parent_id", "child_ids", "oco_ids", "role",
+                 "trail_amount", "trail_percent", "limit_offset", "tif", "good_till", "tag"]
+TRADE_COLUMNS = ["asset", "direction", "entry_dt", "exit_dt", "entry_bar", "exit_bar", "size", "entry_price",
+                 "exit_price", "pnl", "commission", "net_pnl", "return_pct", "bars_held", "is_open", "order_ids"]
+POSITION_COLUMNS = ["dt", "asset", "amount", "cost_basis", "last_sale_price", "market_value"]
+LOG_COLUMNS = ["dt", "level", "message"]
+
+
+class BacktestResult:
+    """The outcome of one backtest (see the module docstring)."""
+
+    def __init__(self, perf: pd.DataFrame, orders: pd.DataFrame, order_events: pd.DataFrame, fills: pd.DataFrame,
+                 positions: pd.DataFrame, trades: pd.DataFrame, logs: pd.DataFrame, metrics: pd.Series,
+                 settings: dict[str, Any], run_info: dict[str, Any]) -> None:
+        self.perf = perf
+        self.orders = orders
+        self.order_events = order_events
+        self.fills = fills
+        self.positions = positions
+        self.trades = trades
+        self.logs = logs
+        self.metrics = metrics
+        self.settings = settings
+        self.run_info = run_info
+
+    # ---------------------------------------------------------------- views
+    @property
+    def portfolio_value(self) -> pd.Series:
+        return self.perf["portfolio_value"]
+
+    @property
+    def returns(self) -> pd.Series:
+        return self.perf["returns"]
+
+    def order_log(self, order_id: int | None = None) -> pd.DataFrame:
+        """The event log (optionally of one order)."""
+        ev = self.order_events
+        return ev[ev["order_id"] == order_id] if order_id is not None else ev
+
+    def summary(self) -> str:
+        """A few lines: run settings, headline metrics, order counts."""
+        s, m = self.settings, self.metrics
+        st = self.orders["status"].value_counts() if len(self.orders) else pd.Series(dtype=int)
+        counts = ", ".join(f"{k} {v}" for k, v in st.items()) or "none"
+        synth = " (synthetic minute bars)" if s.get("synthetic") else ""
+        lines = [
+            f"Backtest {s.get('algorithm', '?')} on {', '.join(s.get('symbols', []))} "
+            f"({s.get('frequency')}{synth}), {_d(s.get('start'))} -> {_d(s.get('end'))}, "
+            f"{int(m['sessions'])} sessions",
+            f"  capital {m['start_value']:,.2f} -> {m['end_value']:,.2f}   total return {_pct(m['total_return'])}"
+            f"   CAGR {_pct(m['cagr'])}",
+            f"  Sharpe {_num(m['sharpe'])}   Sortino {_num(m['sortino'])}   max drawdown {_pct(m['max_drawdown'])}"
+            f"   exposure {_pct(m['exposure'])}",
+            f"  trades {int(m['trade_count'])}   win rate {_pct(m['win_rate'])}   profit factor "
+            f"{_num(m['profit_factor'])}   commission {m['total_commission']:,.2f}",
+            f"  orders {len(self.orders)} ({counts}), fills {len(self.fills)}",
+            f"  fill model {s.get('fill_model')}, slippage {s.get('slippage')}, commission {s.get('commission')}",
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    # ---------------------------------------------------------------- save/load
+    def save(self, path: str | Path) -> Path:
+        """Write the result to folder ``path`` (Parquet frames + meta.json)."""
+        _need_pyarrow()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in FRAMES:
+            getattr(self, name).to_parquet(folder / f"{name}.parquet")
+        self.metrics.to_frame().to_parquet(folder / "metrics.parquet")
+        meta = {"format": "rustybt_nb.BacktestResult", "version": 1,
+                "settings": _jsonable(self.settings), "run_info": _jsonable(self.run_info)}
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> BacktestResult:
+        """Read a result written by :meth:`save`."""
+        _need_pyarrow()
+        folder = Path(path)
+        meta_file = folder / "meta.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{meta_file} not found: `path` must be a folder written by result.save()")
+        meta = json.loads(meta_file.read_text())
+        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        for name in ("orders", "trades"):
+            df = frames[name]
+            for col in ("child_ids", "oco_ids", "order_ids"):
+                if col in df:
+                    df[col] = df[col].map(lambda v: [int(x) for x in v] if v is not None else [])
+        metrics = pd.read_parquet(folder / "metrics.parquet").iloc[:, 0].rename("metrics")
+        return cls(**frames, metrics=metrics, settings=_unjson(meta["settings"]),
+                   run_info=_unjson(meta["run_info"]))
+
+    def equals(self, other: BacktestResult) -> bool:
+        """True when every frame, the metrics and the settings are equal."""
+        try:
+            for name in FRAMES:
+                pd.testing.assert_frame_equal(getattr(self, name), getattr(other, name))
+            pd.testing.assert_series_equal(self.metrics, other.metrics)
+        except AssertionError:
+            return False
+        return _jsonable(self.settings) == _jsonable(other.settings)
+
+
+# ============================================================== building
+def build_result(sim: Simulation, wall: float) -> BacktestResult:
+    """Assemble the frames from a finished (or interrupted) simulation."""
+    store, clock, ledger, book = sim.store, sim.clock, sim.ledger, sim.book
+    lo = sim.lo
+    hi = max(min(sim.last_bar, sim.hi), lo - 1)
+    tz_index = store.index
+    if hi >= lo:
+        s0, s1 = int(clock.session_of_bar[lo]), int(clock.session_of_bar[hi])
+        sessions = np.arange(s0, s1 + 1)
+        end_bars = np.minimum(clock.session_last_bar[sessions], hi)
+    else:
+        sessions = np.zeros(0, dtype=np.int64)
+        end_bars = np.zeros(0, dtype=np.int64)
+    labels = clock.session_labels[sessions]
+
+    fills = pd.DataFrame(ledger.fills, columns=list(FILL_COLUMNS))
+    fill_bars = fills["bar"].to_numpy(dtype=np.int64) if len(fills) else np.zeros(0, dtype=np.int64)
+
+    # cash and positions after each session's last bar, from the fills
+    k = np.searchsorted(fill_bars, end_bars, side="right") - 1
+    cash_hist = fills["cash_after"].to_numpy(dtype=float) if len(fills) else np.zeros(0)
+    cash = np.where(k >= 0, cash_hist[np.maximum(k, 0)] if len(cash_hist) else 0.0, ledger.starting_cash)
+    pos_value = np.zeros(len(end_bars))
+    pos_rows = []
+    cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
+    for asset in store.assets:
+        sel = np.flatnonzero(fills["asset"].to_numpy() == asset.symbol) if len(fills) else np.zeros(0, dtype=int)
+        if not len(sel):
+            continue
+        b = fill_bars[sel]
+        amt_after = fills["position_after"].to_numpy(dtype=float)[sel]
+        j = np.searchsorted(b, end_bars, side="right") - 1
+        amount = np.where(j >= 0, amt_after[np.maximum(j, 0)], 0.0)
+        basis = np.where(j >= 0, cost_hist[sel][np.maximum(j, 0)], 0.0)
+        price = store.arrays[asset.sid]["price"][end_bars]
+        value = np.where(amount != 0, amount * price, 0.0)
+        pos_value += np.nan_to_num(value)
+        held = np.flatnonzero(amount != 0)
+        for h in held:
+            pos_rows.append((labels[h], asset.symbol, amount[h], basis[h], price[h], value[h]))
+    pv = cash + pos_value
+    prev = np.concatenate([[ledger.starting_cash], pv[:-1]])
+    perf = pd.DataFrame({
+        "portfolio_value": pv,
+        "returns": pv / prev - 1.0,
+        "pnl": pv - prev,
+        "cash": cash,
+        "positions_value": pos_value,
+    }, index=pd.DatetimeIndex(labels, name="session"))
+    if sim.records:
+        rec = pd.DataFrame.from_dict({int(s): v for s, v in sim.records.items()}, orient="index")
+        rec = rec.reindex(sessions).ffill()
+        rec.index = perf.index
+        for col in rec.columns:
+            name = col if col not in perf.columns else f"recorded_{col}"
+            perf[name] = _clean_recorded(rec[col])
+    positions = pd.DataFrame(pos_rows, columns=POSITION_COLUMNS)
+    positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
+
+    orders = pd.DataFrame([o.to_dict() for o in book.orders.values()], columns=ORDER_COLUMNS)
+    orders = orders.astype({"id": "int64", "amount": "float64", "filled": "float64", "limit": "float64",
+                            "stop": "float64", "commission": "float64", "avg_fill_price": "float64",
+                            "parent_id": "float64", "trail_amount": "float64", "trail_percent": "float64",
+                            "limit_offset": "float64"})
+    for col in ("created", "closed_at", "good_till"):
+        orders[col] = _dt_column(orders[col], tz_index)
+    events = pd.DataFrame(book.log, columns=EVENT_COLUMNS)
+    events = events.astype({"seq": "int64", "order_id": "int64", "bar": "int64", "qty": "float64",
+                            "price": "float64", "amount": "float64", "filled": "float64", "limit": "float64",
+                            "stop": "float64"})
+    events["dt"] = _dt_column(events["dt"], tz_index)
+    fills = fills.drop(columns=[]).astype({"qty": "float64", "price": "float64", "commission": "float64",
+                                           "realized_pnl": "float64", "position_after": "float64",
+                                           "cash_after": "float64", "bar_volume": "float64",
+                                           "bar": "int64", "order_id": "int64"})
+    fills["dt"] = _dt_column(fills["dt"], tz_index)
+
+    last = hi if hi >= lo else lo
+    trade_rows = list(ledger.trades) + ledger.open_trade_rows(
+        store.index[last], last, lambda a: float(store.arrays[a.sid]["price"][last]))
+    trades = pd.DataFrame(trade_rows, columns=TRADE_COLUMNS)
+    trades = trades.astype({"entry_bar": "float64", "exit_bar": "float64", "size": "float64",
+                            "entry_price": "float64", "exit_price": "float64", "pnl": "float64",
+                            "commission": "float64", "net_pnl": "float64", "return_pct": "float64",
+                            "bars_held": "float64", "is_open": "bool"})
+    for col in ("entry_dt", "exit_dt"):
+        trades[col] = _dt_column(trades[col], tz_index)
+
+    log_rows = [(dt, lvl, msg) for dt, lvl, msg in sim.logs] + [(dt, "WARNING", msg) for dt, msg in book.warnings]
+    logs = pd.DataFrame(log_rows, columns=LOG_COLUMNS)
+    logs["dt"] = _dt_column(logs["dt"], tz_index)
+    logs = logs.sort_values("dt", kind="stable").reset_index(drop=True)
+
+    periods = 365.0 if (store.calendar or "").upper() in ("24/7", "ALWAYS_OPEN") else 252.0
+    metrics = compute_metrics(perf, trades, ledger.starting_cash, periods, ledger.total_commission)
+    bars = max(0, hi - lo + 1)
+    run_info = {"wall_seconds": wall, "bars": bars, "bars_per_second": bars / wall if wall > 0 else math.nan,
+                "orders": len(orders), "events": len(events), "completed": sim.error is None,
+                "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}"}
+    return BacktestResult(perf, orders, events, fills, positions, trades, logs, metrics, dict(sim.settings),
+                          run_info)
+
+
+def _dt_column(values: pd.Series, like: pd.DatetimeIndex) -> pd.Series:
+    out = pd.to_datetime(values, utc=like.tz is not None)
+    if like.tz is not None:
+        out = out.dt.tz_convert(like.tz)
+    return out.astype(f"datetime64[ns, {like.tz}]" if like.tz is not None else "datetime64[ns]")
+
+
+def _clean_recorded(col: pd.Series) -> pd.Series:
+    def fix(v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str, np.number, np.bool_, pd.Timestamp)):
+            return v
+        return repr(v)
+
+    fixed = col.map(fix)
+    try:
+        return pd.to_numeric(fixed)
+    except (TypeError, ValueError):
+        return fixed.astype(object).where(fixed.notna(), None)
+
+
+# ============================================================== json helpers
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, pd.Timestamp):
+        return {"__ts__": obj.isoformat()}
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return {"__ts__": pd.Timestamp(obj).isoformat()}
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else {"__float__": repr(f)}
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return repr(obj)
+
+
+def _unjson(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__ts__"}:
+            return pd.Timestamp(obj["__ts__"])
+        if set(obj) == {"__float__"}:
+            return float(obj["__float__"])
+        return {k: _unjson(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unjson(v) for v in obj]
+    return obj
+
+
+def _need_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:  # pragma: no cover
+        raise ImportError("saving and loading results needs pyarrow: pip install pyarrow "
+                          "(or pip install 'rustybt_nb[parquet]')") from None
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{x * 100:.2f}%"
+
+
+def _num(x: float) -> str:
+    return "n/a" if x != x else ("inf" if math.isinf(x) else f"{x:.2f}")
+
+
+def _d(ts: Any) -> str:
+    if ts is None:
+        return "?"
+    ts = pd.Timestamp(ts)
+    return str(ts.date()) if ts == ts.normalize() else str(ts)

@@ -1,0 +1,376 @@
+"""The event loop and :func:`run_algorithm`.
+
+For each bar, in this order (no look-ahead):
+
+1. at the first bar of a session, ``before_trading_start`` runs, seeing data up to the
+   previous bar;
+2. the bar is revealed and working orders are matched against it
+   (:class:`~rustybt_nb.finance.order_book.OrderBook`), then trailing stops move;
+3. the portfolio is marked at the bar's close (lazily, when read);
+4. scheduled functions due at this bar run, then ``handle_data``;
+5. at the last bar of a session, DAY orders that could fill in it expire.
+
+An order placed in step 1 or 4 is first matched on the next bar.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .algorithm import Context, TradingAlgorithm
+from .clock import Clock
+from .data.bar_store import BarStore
+from .finance.commission import CommissionModel, NoCommission
+from .finance.ledger import Ledger, Positions
+from .finance.order_book import OrderBook
+from .finance.slippage import NoSlippage, SlippageModel
+from .scheduling import Schedule
+
+
+class Portfolio:
+    """``context.portfolio``: cash and positions marked at the current bar's price."""
+
+    __slots__ = ("_sim",)
+
+    def __init__(self, sim: Simulation) -> None:
+        self._sim = sim
+
+    @property
+    def cash(self) -> float:
+        return self._sim.ledger.cash
+
+    @property
+    def starting_cash(self) -> float:
+        return self._sim.ledger.starting_cash
+
+    capital_base = starting_cash
+
+    @property
+    def positions(self) -> Positions:
+        self._sim.sync_positions()
+        return self._sim.ledger.positions
+
+    @property
+    def positions_value(self) -> float:
+        sim = self._sim
+        bar = sim.bar
+        if bar < 0:
+            return 0.0
+        cols = sim.book._cols
+        total = 0.0
+        for asset, pos in sim.ledger.positions.items():
+            px = cols[asset.sid][5][bar]
+            if px == px:
+                total += pos.amount * px
+            else:
+                total += pos.amount * pos.last_sale_price
+        return float(total)
+
+    @property
+    def portfolio_value(self) -> float:
+        return self._sim.ledger.cash + self.positions_value
+
+    @property
+    def pnl(self) -> float:
+        return self.portfolio_value - self._sim.ledger.starting_cash
+
+    @property
+    def returns(self) -> float:
+        return self.portfolio_value / self._sim.ledger.starting_cash - 1.0
+
+    @property
+    def positions_exposure(self) -> float:
+        return self.positions_value
+
+    def __repr__(self) -> str:
+        return (f"Portfolio(cash={self.cash:.2f}, positions_value={self.positions_value:.2f}, "
+                f"portfolio_value={self.portfolio_value:.2f}, positions={len(self._sim.ledger.positions)})")
+
+
+class Simulation:
+    """One backtest run of one algorithm over a bar store."""
+
+    def __init__(self, algo: TradingAlgorithm, store: BarStore, *, lo: int, hi: int, capital_base: float,
+                 fill_model: str, trail_reference: str, same_bar: str,
+                 slippage: SlippageModel | None = None, commission: CommissionModel | None = None,
+                 settings: dict[str, Any] | None = None) -> None:
+        self.algo = algo
+        self.store = store
+        self.lo, self.hi = lo, hi
+        self.clock = Clock(store)
+        self.ledger = Ledger(capital_base)
+        self.book = OrderBook(store, self.clock.session_of_bar, self.ledger, fill_model=fill_model,
+                              trail_reference=trail_reference, same_bar=same_bar,
+                              slippage=slippage or NoSlippage(), commission=commission or NoCommission())
+        from .data.portal import BarData
+
+        self.data = BarData(store, self.clock.session_of_bar, self.clock.session_first_bar,
+                            self.clock.session_labels)
+        self.schedule = Schedule()
+        self.context = Context(algo)
+        self.portfolio = Portfolio(self)
+        self.records: dict[int, dict[str, Any]] = {}
+        self.logs: list[tuple[Any, str, str]] = []
+        self.settings = dict(settings or {})
+        self._phase = "setup"
+        self._synced_bar = -2
+        self._in_bts = False
+        self._sched_dirty = False
+        self.error: BaseException | None = None
+        self.last_bar = lo - 1
+
+    # -------------------------------------------------------------- state
+    @property
+    def bar(self) -> int:
+        """The bar the strategy is handling (orders placed now match from bar + 1)."""
+        return self.data._i
+
+    def current_dt(self) -> Any:
+        i = self.data._i
+        if self._in_bts or i < self.lo:
+            nxt = min(i + 1, self.hi)
+            return self.clock.session_labels[self.clock.session_of_bar[max(nxt, self.lo)]] \
+                if self.store.frequency == "daily" else self.store.index[max(nxt, self.lo)]
+        return self.store.index[i]
+
+    def sync_positions(self) -> None:
+        bar = self.data._i
+        if bar == self._synced_bar or bar < 0:
+            return
+        self._synced_bar = bar
+        cols = self.book._cols
+        dt = self.store.index[bar]
+        for asset, pos in self.ledger.positions.items():
+            px = cols[asset.sid][5][bar]
+            if px == px:
+                pos.last_sale_price = float(px)
+                pos.last_sale_date = dt
+
+    def add_log(self, level: str, message: str) -> None:
+        self.logs.append((self.current_dt(), level, message))
+
+    def record(self, values: dict[str, Any]) -> None:
+        bar = max(self.data._i, self.lo)
+        session = int(self.clock.session_of_bar[min(bar, self.hi)])
+        self.records.setdefault(session, {}).update(values)
+
+    def add_scheduled(self, func: Any, bars: np.ndarray) -> None:
+        after = self.data._i if self._phase == "run" else self.lo - 1
+        self.schedule.add(func, bars[(bars >= self.lo) & (bars <= self.hi)], after)
+        self._sched_dirty = True
+
+    def set_model(self, kind: str, model: Any) -> None:
+        if self._phase != "setup":
+            raise RuntimeError(f"set_{kind} can only be called in initialize (the run has started)")
+        setattr(self.book, kind, model)
+        self.settings[kind] = repr(model)
+
+    # -------------------------------------------------------------- run
+    def run(self) -> None:
+        algo, ctx, data, book = self.algo, self.context, self.data, self.book
+        from . import api
+
+        api._push(algo)
+        algo._sim = self
+        try:
+            data._i = self.lo - 1
+            algo.initialize(ctx)
+            self._phase = "run"
+            self._loop()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            api._pop(algo)
+            self._phase = "done"
+            self.last_bar = data._i
+
+    def _loop(self) -> None:
+        algo, ctx, data, book, clock = self.algo, self.context, self.data, self.book, self.clock
+        handle = algo.handle_data
+        if type(algo).handle_data is TradingAlgorithm.handle_data and algo._funcs.get("handle_data") is None:
+            handle = None
+        bts = algo.before_trading_start
+        if type(algo).before_trading_start is TradingAlgorithm.before_trading_start \
+                and algo._funcs.get("before_trading_start") is None:
+            bts = None
+        starts = clock.is_session_start
+        ends = clock.is_session_end
+        session_of_bar = clock.session_of_bar
+        schedule = self.schedule
+        next_sched = schedule.next_bar()
+        self._sched_dirty = False
+        for i in range(self.lo, self.hi + 1):
+            if bts is not None and starts[i]:
+                data._i = i - 1
+                self._in_bts = True
+                bts(ctx, data)
+                self._in_bts = False
+            data._i = i
+            if book.n_live:
+                book.process_bar(i)
+            if self._sched_dirty:
+                next_sched = schedule.next_bar()
+                self._sched_dirty = False
+            if i == next_sched:
+                for func in schedule.pop(i):
+                    func(ctx, data)
+                next_sched = schedule.next_bar()
+            if handle is not None:
+                handle(ctx, data)
+            if ends[i] and book._day_orders:
+                book.end_session(int(session_of_bar[i]), i)
+
+
+def run_algorithm(
+    algorithm: Any = None,
+    *,
+    initialize: Any = None,
+    handle_data: Any = None,
+    before_trading_start: Any = None,
+    analyze: Any = None,
+    data: Any = "AAPL",
+    start: Any = None,
+    end: Any = None,
+    capital_base: float = 100_000,
+    data_frequency: str | None = None,
+    fill_model: str = "ohlc",
+    trail_reference: str = "high_low",
+    same_bar: str = "stop_first",
+    slippage: SlippageModel | None = None,
+    commission: CommissionModel | None = None,
+    **params: Any,
+):
+    """Run a backtest and return a :class:`~rustybt_nb.results.BacktestResult`.
+
+    ``algorithm`` is a :class:`TradingAlgorithm` subclass or instance; or pass Zipline
+    style ``initialize=`` / ``handle_data=`` functions. ``data`` is a bar store, a
+    DataFrame, a ``{symbol: DataFrame}`` dict, a CSV/Parquet path or a sample name
+    (default ``'AAPL'``). ``start``/``end`` limit the simulated bars; ``data.history``
+    can still see earlier bars. ``data_frequency`` defaults to the data's own.
+    Defaults cost nothing: no slippage, no commission (set them here or with
+    ``set_slippage``/``set_commission`` in ``initialize``). Other keyword arguments are
+    strategy parameters (``self.params``).
+
+    If the strategy raises, the exception propagates with the partial result attached
+    as ``exc.partial_result``.
+    """
+    from .data.loaders import as_bar_store
+    from .results import build_result
+
+    algo = _make_algorithm(algorithm, initialize, handle_data, before_trading_start, analyze, params)
+    if data_frequency not in (None, "daily", "minute"):
+        raise ValueError(f"`data_frequency` must be 'daily' or 'minute', got {data_frequency!r}")
+    _check_capital(capital_base)
+    store = as_bar_store(data, frequency=data_frequency)
+    if data_frequency is not None and store.frequency != data_frequency:
+        raise ValueError(
+            f"`data_frequency={data_frequency!r}` but the data has {store.frequency} bars; pass "
+            f"data_frequency={store.frequency!r} (or load {data_frequency} data)"
+        )
+    lo, hi = _bar_range(store, start, end)
+    settings = {
+        "algorithm": type(algo).__name__ if type(algo) is not TradingAlgorithm else "functions",
+        "data": repr(store), "symbols": store.symbols, "frequency": store.frequency,
+        "calendar": store.calendar, "start": store.index[lo], "end": store.index[hi],
+        "capital_base": float(capital_base), "fill_model": fill_model, "trail_reference": trail_reference,
+        "same_bar": same_bar, "slippage": repr(slippage or NoSlippage()),
+        "commission": repr(commission or NoCommission()), "params": dict(algo.params),
+        "synthetic": bool(store.meta.get("synthetic", False)),
+    }
+    sim = Simulation(algo, store, lo=lo, hi=hi, capital_base=capital_base, fill_model=fill_model,
+                     trail_reference=trail_reference, same_bar=same_bar, slippage=slippage,
+                     commission=commission, settings=settings)
+    t0 = time.perf_counter()
+    try:
+        sim.run()
+    except Exception as exc:
+        try:
+            exc.partial_result = build_result(sim, time.perf_counter() - t0)  # type: ignore[attr-defined]
+        except Exception:  # pragma: no cover - never hide the user's error
+            pass
+        raise
+    result = build_result(sim, time.perf_counter() - t0)
+    algo._sim = sim
+    sim._phase = "analyze"
+    try:
+        algo.analyze(sim.context, result)
+    finally:
+        algo._sim = None
+    return result
+
+
+def _make_algorithm(algorithm: Any, initialize: Any, handle_data: Any, before_trading_start: Any, analyze: Any,
+                    params: dict[str, Any]) -> TradingAlgorithm:
+    funcs = {"initialize": initialize, "handle_data": handle_data,
+             "before_trading_start": before_trading_start, "analyze": analyze}
+    if algorithm is None:
+        if initialize is None and handle_data is None:
+            raise TypeError("run_algorithm needs a TradingAlgorithm subclass (or instance), or "
+                            "initialize=/handle_data= functions")
+        return TradingAlgorithm(**funcs, **params)
+    if any(f is not None for f in funcs.values()):
+        raise TypeError("pass either an algorithm class/instance or initialize=/handle_data= functions, not both")
+    if isinstance(algorithm, type) and issubclass(algorithm, TradingAlgorithm):
+        algo = algorithm.__new__(algorithm)
+        TradingAlgorithm.__init__(algo)
+        if algorithm.__init__ is not TradingAlgorithm.__init__:
+            algorithm.__init__(algo)
+        _ensure_base(algo)
+        algo._set_params(params)
+        return algo
+    if isinstance(algorithm, TradingAlgorithm):
+        _ensure_base(algorithm)
+        if params:
+            algorithm._set_params({**algorithm.params, **params})
+        return algorithm
+    raise TypeError(f"`algorithm` must be a TradingAlgorithm subclass or instance, got {algorithm!r}")
+
+
+def _ensure_base(algo: TradingAlgorithm) -> None:
+    """Give an algorithm whose own ``__init__`` skipped ``super().__init__()`` the base state."""
+    from .algorithm import Params, _AlgoLog
+
+    if not hasattr(algo, "_funcs"):
+        algo._funcs = {}
+    if not isinstance(algo.__dict__.get("params"), Params):
+        algo._set_params({})
+    if not isinstance(getattr(algo, "log", None), _AlgoLog):
+        algo.log = _AlgoLog(algo)
+    algo._sim = None
+
+
+def _check_capital(capital_base: Any) -> None:
+    if isinstance(capital_base, bool) or not isinstance(capital_base, (int, float)) or not capital_base > 0 \
+            or capital_base != capital_base or capital_base == float("inf"):
+        raise ValueError(f"`capital_base` must be a positive number, got {capital_base!r}")
+
+
+def _bar_range(store: BarStore, start: Any, end: Any) -> tuple[int, int]:
+    idx = store.index
+    lo, hi = 0, len(idx) - 1
+    if start is not None:
+        ts = _align(start, idx)
+        lo = int(idx.searchsorted(ts, side="left"))
+    if end is not None:
+        ts = _align(end, idx)
+        if store.frequency == "minute" and isinstance(end, str) and len(end.strip()) <= 10:
+            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        hi = int(idx.searchsorted(ts, side="right")) - 1
+    if lo > hi or lo >= len(idx) or hi < 0:
+        raise ValueError(f"`start`={start!r}, `end`={end!r} select no bars; the data runs from {idx[0]} to {idx[-1]}")
+    return lo, hi
+
+
+def _align(value: Any, idx: pd.DatetimeIndex) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if idx.tz is not None and ts.tzinfo is None:
+        ts = ts.tz_localize("America/New_York").tz_convert(idx.tz) if len(str(value)) > 10 else \
+            ts.tz_localize(idx.tz)
+    elif idx.tz is None and ts.tzinfo is not None:
+        ts = ts.tz_convert(None)
+    return ts
