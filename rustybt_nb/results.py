@@ -164,7 +164,7 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     cash_hist = fills["cash_after"].to_numpy(dtype=float) if len(fills) else np.zeros(0)
     cash = np.where(k >= 0, cash_hist[np.maximum(k, 0)] if len(cash_hist) else 0.0, ledger.starting_cash)
     pos_value = np.zeros(len(end_bars))
-    pos_rows = []
+    pos_parts: list[pd.DataFrame] = []
     cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
     for asset in store.assets:
         sel = np.flatnonzero(fills["asset"].to_numpy() == asset.symbol) if len(fills) else np.zeros(0, dtype=int)
@@ -178,9 +178,11 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         price = store.arrays[asset.sid]["price"][end_bars]
         value = np.where(amount != 0, amount * price, 0.0)
         pos_value += np.nan_to_num(value)
-        held = np.flatnonzero(amount != 0)
-        for h in held:
-            pos_rows.append((labels[h], asset.symbol, amount[h], basis[h], price[h], value[h]))
+        held = amount != 0
+        if held.any():
+            pos_parts.append(pd.DataFrame({"dt": labels[held], "asset": asset.symbol, "amount": amount[held],
+                                           "cost_basis": basis[held], "last_sale_price": price[held],
+                                           "market_value": value[held]}))
     pv = cash + pos_value
     prev = np.concatenate([[ledger.starting_cash], pv[:-1]])
     perf = pd.DataFrame({
@@ -197,7 +199,10 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         for col in rec.columns:
             name = col if col not in perf.columns else f"recorded_{col}"
             perf[name] = _clean_recorded(rec[col])
-    positions = pd.DataFrame(pos_rows, columns=POSITION_COLUMNS)
+    positions = pd.concat(pos_parts, ignore_index=True) if pos_parts else pd.DataFrame(columns=POSITION_COLUMNS)
+    positions["dt"] = _dt_column(positions["dt"], labels)
+    positions = positions.astype({"amount": "float64", "cost_basis": "float64", "last_sale_price": "float64",
+                                  "market_value": "float64"})
     positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
 
     orders = pd.DataFrame([o.to_dict() for o in book.orders.values()], columns=ORDER_COLUMNS)

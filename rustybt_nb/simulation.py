@@ -135,7 +135,7 @@ class Simulation:
             nxt = min(i + 1, self.hi)
             return self.clock.session_labels[self.clock.session_of_bar[max(nxt, self.lo)]] \
                 if self.store.frequency == "daily" else self.store.index[max(nxt, self.lo)]
-        return self.store.index[i]
+        return self.store.timestamp(i)
 
     def sync_positions(self) -> None:
         bar = self.data._i
@@ -143,12 +143,11 @@ class Simulation:
             return
         self._synced_bar = bar
         cols = self.book._cols
-        dt = self.store.index[bar]
+        index = self.store.index
         for asset, pos in self.ledger.positions.items():
             px = cols[asset.sid][5][bar]
             if px == px:
-                pos.last_sale_price = float(px)
-                pos.last_sale_date = dt
+                pos.mark(float(px), index, bar)
 
     def add_log(self, level: str, message: str) -> None:
         self.logs.append((self.current_dt(), level, message))

@@ -340,9 +340,9 @@ def test_csv_symbol_and_from_frame_kwargs(tmp_path):
 
 def test_missing_file_names_the_path(tmp_path):
     path = tmp_path / "nope.csv"
-    with pytest.raises(FileNotFoundError, match="nope.csv"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
         load_csv(path)
-    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.parquet"):
         load_parquet(tmp_path / "nope.parquet")
 
 

@@ -65,7 +65,7 @@ class BarStore:
             cols["price"] = _ffill(cols["close"])
             self.arrays.append(cols)
         self.extra_fields: tuple[str, ...] = tuple(extra)
-        self.fields: tuple[str, ...] = OHLCV + ("price",) + self.extra_fields
+        self.fields: tuple[str, ...] = (*OHLCV, "price", *self.extra_fields)
         # first and last bar (positions in ``index``) at which each asset has a close
         self.first_valid = np.empty(len(symbols), dtype=np.int64)
         self.last_valid = np.empty(len(symbols), dtype=np.int64)
@@ -103,6 +103,18 @@ class BarStore:
         return cls(index, columns, frequency=frequency, calendar=calendar, meta=meta)
 
     # ----------------------------------------------------------------- lookup
+    def timestamp(self, i: int) -> pd.Timestamp:
+        """``index[i]``, built about four times faster than pandas' own indexing."""
+        values = self.__dict__.get("_dt64")
+        if values is None:
+            values = self._dt64 = self.index._data._ndarray  # the index's datetime64 values (UTC if tz-aware)
+            self._tz = self.index.tz
+            self._utc = self._tz is not None and str(self._tz) == "UTC"
+        if self._tz is None:
+            return pd.Timestamp(values[i])
+        ts = pd.Timestamp(values[i], tz="UTC")
+        return ts if self._utc else ts.tz_convert(self._tz)
+
     @property
     def symbols(self) -> list[str]:
         return [a.symbol for a in self.assets]

@@ -183,7 +183,7 @@ def _pieces(df: pd.DataFrame | pd.Series, symbol: str | Sequence[str] | None) ->
     if isinstance(df.columns, pd.MultiIndex):
         return _split_wide(df, symbol)
     sym_col = _symbol_column(df)
-    if sym_col is not None and not pd.api.types.is_numeric_dtype(df[sym_col].dtype):
+    if sym_col is not None:
         return _split_long(df, sym_col, symbol)
     if symbol is not None and not isinstance(symbol, str):
         raise TypeError(f"`symbol` must be a str for a single-asset frame, got {symbol!r}")

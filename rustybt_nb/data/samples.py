@@ -78,7 +78,7 @@ def _stock_daily(ticker: str, adjusted: bool) -> pd.DataFrame:
         out = pd.DataFrame({c: raw[c].to_numpy() * factor for c in cols}, index=raw.index.copy())
         out["volume"] = np.round(raw["volume"].to_numpy() / factor)
     else:
-        out = raw[cols + ["volume"]].copy()
+        out = raw[[*cols, "volume"]].copy()
     out.attrs = {"symbol": ticker}
     return out
 
@@ -113,7 +113,7 @@ def _parse_names(name: str | Sequence[str] | None) -> list[str]:
 
 
 def _all_names() -> list[str]:
-    return list(STOCK_SAMPLES) + [TEST_BRACKETS]
+    return [*STOCK_SAMPLES, TEST_BRACKETS]
 
 
 def _as_date(value: Any) -> pd.Timestamp:

@@ -30,7 +30,7 @@ from ..errors import DataValidationError, did_you_mean, fmt_list, near_matches
 __all__ = ["DATE_COLUMNS", "SYMBOL_COLUMNS", "normalize_frequency", "validate_bars"]
 
 PRICE_FIELDS = ("open", "high", "low", "close")
-OHLCV = PRICE_FIELDS + ("volume",)
+OHLCV = (*PRICE_FIELDS, "volume")
 #: Column names (case-insensitive) that hold timestamps when the index does not.
 DATE_COLUMNS = ("datetime", "timestamp", "date", "time", "dt")
 #: Column names (case-insensitive) that hold the symbol of a long multi-asset frame.
@@ -183,6 +183,10 @@ def _timestamps(df: pd.DataFrame, ctx: _Ctx) -> tuple[pd.DatetimeIndex, list[obj
     """The frame's timestamps (index or date column) and the columns they used up."""
     index = df.index
     if isinstance(index, pd.DatetimeIndex):
+        if index.hasnans:
+            bad = np.flatnonzero(np.asarray(index.isna()))
+            raise ctx.fail(f"{len(bad)} missing timestamps (NaT) in the index.",
+                           "df = df[df.index.notna()]", index, bad)
         return index, []
     date_col, time_col = find_date_column(list(df.columns))
     used: list[object] = []
@@ -235,7 +239,7 @@ def _localize(idx: pd.DatetimeIndex, frequency: str, tz: str | None, ctx: _Ctx) 
                 "(a daylight-saving change).",
                 "give tz-aware timestamps, e.g. df.index = df.index.tz_localize('UTC'), or pass the "
                 "zone the data was recorded in with tz=...",
-                list(idx), bad,
+                idx, bad,
             )
         idx = local
     return idx.tz_convert("UTC").as_unit("ns")
@@ -343,6 +347,10 @@ def validate_bars(
     tz:
         Zone of tz-naive *minute* timestamps (default ``'America/New_York'``). Ignored
         for daily data and for tz-aware timestamps.
+    _row_numbers, _symbol_col:
+        Internal: used by the loaders so that messages about one asset of a long
+        multi-asset frame quote row numbers of the whole frame and sort/dedupe fixes
+        that include the symbol column.
 
     Raises
     ------
@@ -405,7 +413,7 @@ def validate_bars(
     raw_idx, _ = _timestamps(df, ctx)
     freq = frequency or infer_frequency(raw_idx)
     idx = _localize(raw_idx, freq, tz, ctx)
-    labels = list(idx)
+    labels = idx
 
     # -- numbers
     cols: dict[str, np.ndarray] = {}

@@ -23,7 +23,7 @@ from ..assets import Asset
 class Position:
     """A holding of one asset (Zipline's fields)."""
 
-    __slots__ = ("asset", "amount", "cost_basis", "last_sale_price", "last_sale_date")
+    __slots__ = ("asset", "amount", "cost_basis", "last_sale_price", "_sale_date", "_sale_index", "_sale_bar")
 
     def __init__(self, asset: Asset, amount: float = 0, cost_basis: float = 0.0,
                  last_sale_price: float = math.nan, last_sale_date: Any = None) -> None:
@@ -31,7 +31,26 @@ class Position:
         self.amount = amount
         self.cost_basis = cost_basis
         self.last_sale_price = last_sale_price
-        self.last_sale_date = last_sale_date
+        self._sale_date = last_sale_date
+        self._sale_index: Any = None  # a timeline and a position in it, resolved when read
+        self._sale_bar = -1
+
+    @property
+    def last_sale_date(self) -> Any:
+        if self._sale_index is not None:
+            return self._sale_index[self._sale_bar]
+        return self._sale_date
+
+    @last_sale_date.setter
+    def last_sale_date(self, value: Any) -> None:
+        self._sale_date = value
+        self._sale_index = None
+
+    def mark(self, price: float, index: Any, bar: int) -> None:
+        """Set the last sale price at ``index[bar]`` without building the timestamp."""
+        self.last_sale_price = price
+        self._sale_index = index
+        self._sale_bar = bar
 
     @property
     def market_value(self) -> float:

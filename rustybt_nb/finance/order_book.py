@@ -100,7 +100,7 @@ class OrderBook:
 
     # ============================================================== helpers
     def dt_of(self, bar: int) -> Any:
-        return self.index[bar] if 0 <= bar < len(self.index) else None
+        return self.store.timestamp(bar) if 0 <= bar < len(self.index) else None
 
     def last_price(self, asset: Asset, bar: int) -> float:
         if bar < 0:

@@ -1,0 +1,50 @@
+"""``python -m rustybt_nb [demo] [--symbol AAPL] [--start 2010-01-01] [--end 2013-03-01]``:
+run the example bracket strategy on the embedded sample data and print its summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rustybt_nb", description=__doc__)
+    parser.add_argument("command", nargs="?", default="demo", choices=["demo"])
+    parser.add_argument("--symbol", default="AAPL", help="sample symbol: AAPL, GOOG, IBM, MSFT or FB")
+    parser.add_argument("--start", default="2008-01-01")
+    parser.add_argument("--end", default="2013-03-01")
+    parser.add_argument("--exit", default="bracket", choices=["bracket", "trailing"])
+    args = parser.parse_args(argv)
+
+    from . import run_algorithm
+    from .examples import SmaCrossBracket
+
+    result = run_algorithm(SmaCrossBracket, data=args.symbol, start=args.start, end=args.end,
+                           capital_base=100_000, exit=args.exit)
+    print(result.summary())
+    print()
+    print("Last orders and what happened to them:")
+    cols = ["id", "style", "role", "amount", "filled", "avg_fill_price", "status", "reason"]
+    with _wide():
+        print(result.orders[cols].tail(9).to_string(index=False))
+        print()
+        print("Round trips:")
+        print(result.trades[["entry_dt", "exit_dt", "direction", "size", "entry_price", "exit_price",
+                             "net_pnl"]].tail(6).to_string(index=False))
+    return 0
+
+
+class _wide:
+    def __enter__(self):
+        import pandas as pd
+
+        self._ctx = pd.option_context("display.width", 200, "display.max_colwidth", 70,
+                                      "display.float_format", "{:,.2f}".format)
+        self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""``schedule_function`` date and time rules, checked against exact timestamps.
+
+Every test runs a real backtest and collects the simulation time at which the scheduled
+function ran (``context.get_datetime()`` and ``data.current_dt``, which must agree).
+Daily checks use the real AAPL sample on XNYS sessions of Q1 2012 (holidays: Mon 2 Jan,
+Mon 16 Jan, Mon 20 Feb); minute checks use the synthetic AAPL minute sample of
+19..30 Nov 2012 (Thanksgiving Thu 22 Nov closed, Fri 23 Nov early close at 13:00 NY).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from rustybt_nb import TradingAlgorithm, run_algorithm
+from rustybt_nb.api import date_rules, schedule_function, time_rules
+from rustybt_nb.data import load_sample
+
+NY = "America/New_York"
+MINUTE_SESSIONS = ["2012-11-19", "2012-11-20", "2012-11-21", "2012-11-23", "2012-11-26", "2012-11-27",
+                   "2012-11-28", "2012-11-29", "2012-11-30"]
+EARLY_CLOSE = "2012-11-23"
+
+
+@pytest.fixture(scope="module")
+def daily_q1():
+    return load_sample("AAPL", start="2012-01-03", end="2012-03-30")
+
+
+@pytest.fixture(scope="module")
+def minute_nov():
+    return load_sample("AAPL", frequency="minute", start="2012-11-19", end="2012-11-30")
+
+
+def days(*labels):
+    return [pd.Timestamp(x) for x in labels]
+
+
+def ny(day, hhmm):
+    """The UTC timestamp of ``hhmm`` New York time on ``day``."""
+    return pd.Timestamp(f"{day} {hhmm}", tz=NY).tz_convert("UTC")
+
+
+class Collect(TradingAlgorithm):
+    """Schedules every rule of ``self.params.rules`` ({tag: (date_rule, time_rule | None,
+    schedule kwargs)}) and records each firing time under its tag, checking that the two
+    clocks agree. One run serves many rules (building an exchange calendar is the slow
+    part of a run)."""
+
+    params = {"rules": {}, "out": None}
+
+    def initialize(self, context):
+        context.hits = self.params.out
+        for tag, (date_rule, time_rule, kw) in self.params.rules.items():
+            context.hits[tag] = []
+            self.schedule_function(self._recorder(tag), date_rule, time_rule, **kw)
+
+    @staticmethod
+    def _recorder(tag):
+        def hit(context, data):
+            now = context.get_datetime()
+            assert now == data.current_dt
+            context.hits[tag].append(now)
+
+        return hit
+
+
+def fire_times(store, rules, **run_kw):
+    """{tag: [firing times]} for ``rules`` = {tag: (date_rule, time_rule, kwargs)}."""
+    out = {}
+    run_algorithm(Collect, data=store, rules=rules, out=out, **run_kw)
+    return out
+
+
+def fired(store, date_rule, time_rule=None, **kw):
+    """Firing times of one scheduled function (``kw`` goes to schedule_function)."""
+    return fire_times(store, {"one": (date_rule, time_rule, kw)})["one"]
+
+
+def fired_between(store, date_rule, start=None, end=None):
+    return fire_times(store, {"one": (date_rule, None, {})}, start=start, end=end)["one"]
+
+
+# ------------------------------------------------------------------ date rules, daily
+DAILY_EXPECTED = {
+    "week_start": (date_rules.week_start, {}, days(
+        "2012-01-03", "2012-01-09", "2012-01-17", "2012-01-23", "2012-01-30", "2012-02-06", "2012-02-13",
+        "2012-02-21", "2012-02-27", "2012-03-05", "2012-03-12", "2012-03-19", "2012-03-26")),
+    "week_start+1": (date_rules.week_start, {"days_offset": 1}, days(
+        "2012-01-04", "2012-01-10", "2012-01-18", "2012-01-24", "2012-01-31", "2012-02-07", "2012-02-14",
+        "2012-02-22", "2012-02-28", "2012-03-06", "2012-03-13", "2012-03-20", "2012-03-27")),
+    "week_end": (date_rules.week_end, {}, days(
+        "2012-01-06", "2012-01-13", "2012-01-20", "2012-01-27", "2012-02-03", "2012-02-10", "2012-02-17",
+        "2012-02-24", "2012-03-02", "2012-03-09", "2012-03-16", "2012-03-23", "2012-03-30")),
+    "week_end+1": (date_rules.week_end, {"days_offset": 1}, days(
+        "2012-01-05", "2012-01-12", "2012-01-19", "2012-01-26", "2012-02-02", "2012-02-09", "2012-02-16",
+        "2012-02-23", "2012-03-01", "2012-03-08", "2012-03-15", "2012-03-22", "2012-03-29")),
+    "month_start": (date_rules.month_start, {}, days("2012-01-03", "2012-02-01", "2012-03-01")),
+    "month_start+2": (date_rules.month_start, {"days_offset": 2}, days("2012-01-05", "2012-02-03", "2012-03-05")),
+    "month_end": (date_rules.month_end, {}, days("2012-01-31", "2012-02-29", "2012-03-30")),
+    "month_end+1": (date_rules.month_end, {"days_offset": 1}, days("2012-01-30", "2012-02-28", "2012-03-29")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAILY_EXPECTED))
+def test_date_rules_daily_fire_on_exact_sessions(daily_q1, case):
+    factory, kw, expected = DAILY_EXPECTED[case]
+    assert fired_between(daily_q1, factory(**kw)) == expected
+
+
+def test_every_day_daily_fires_on_every_session(daily_q1):
+    got = fired_between(daily_q1, date_rules.every_day())
+    assert got == list(daily_q1.index)
+    import exchange_calendars as xcals
+
+    sessions = xcals.get_calendar("XNYS").sessions_in_range("2012-01-03", "2012-03-30")
+    assert got == list(sessions.tz_localize(None) if sessions.tz is not None else sessions)
+    assert len(got) == 20 + 20 + 22
+
+
+def test_month_start_not_fired_in_first_month_when_data_starts_mid_month():
+    store = load_sample("AAPL", start="2012-01-17", end="2012-03-30")
+    assert store.index[0] == pd.Timestamp("2012-01-17")
+    assert fired_between(store, date_rules.month_start()) == days("2012-02-01", "2012-03-01")
+
+
+def test_month_start_not_fired_when_run_starts_mid_month(daily_q1):
+    got = fired_between(daily_q1, date_rules.month_start(), start="2012-01-17")
+    assert got == days("2012-02-01", "2012-03-01")
+
+
+def test_month_end_and_week_end_not_fired_when_data_stops_before_them():
+    # data ends Wed 28 Mar 2012: that week's end (Fri 30) and the month's end are not in the data
+    store = load_sample("AAPL", start="2012-02-01", end="2012-03-28")
+    assert fired_between(store, date_rules.month_end()) == days("2012-02-29")
+    assert fired_between(store, date_rules.week_end())[-1] == pd.Timestamp("2012-03-23")
+
+
+def test_week_start_after_monday_holiday_fires_on_tuesday(daily_q1):
+    got = fired_between(daily_q1, date_rules.week_start())
+    # MLK day (16 Jan) and Presidents' day (20 Feb) are Monday holidays
+    assert pd.Timestamp("2012-01-17") in got and pd.Timestamp("2012-02-21") in got
+    assert pd.Timestamp("2012-01-18") not in got
+    assert [d.day_name() for d in got].count("Tuesday") == 3  # also Tue 3 Jan after New Year's day
+
+
+def test_week_start_on_seven_day_data_fires_on_mondays():
+    store = load_sample("TestBrackets")
+    got = fired_between(store, date_rules.week_start())
+    mondays = [d for d in store.index if d.day_name() == "Monday"]
+    assert got == mondays
+    assert got[0] == pd.Timestamp("2018-01-01")
+
+
+def test_other_date_rules_on_seven_day_data():
+    store = load_sample("TestBrackets")
+    assert fired_between(store, date_rules.week_end()) == [d for d in store.index if d.day_name() == "Sunday"]
+    assert fired_between(store, date_rules.month_start()) == days("2018-01-01", "2018-02-01", "2018-03-01",
+                                                                  "2018-04-01")
+    assert fired_between(store, date_rules.month_end()) == days("2018-01-31", "2018-02-28", "2018-03-31",
+                                                                "2018-04-30")
+
+
+# ------------------------------------------------------------------ date rules, minute
+MINUTE_DATE_EXPECTED = {
+    "every_day": (date_rules.every_day(), MINUTE_SESSIONS),
+    "week_start": (date_rules.week_start(), ["2012-11-19", "2012-11-26"]),
+    "week_start+1": (date_rules.week_start(days_offset=1), ["2012-11-20", "2012-11-27"]),
+    "week_end": (date_rules.week_end(), ["2012-11-23", "2012-11-30"]),
+    "month_start": (date_rules.month_start(), []),  # the data starts mid-November
+    "month_end": (date_rules.month_end(), ["2012-11-30"]),
+    "month_end+2": (date_rules.month_end(days_offset=2), ["2012-11-28"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MINUTE_DATE_EXPECTED))
+def test_date_rules_minute_fire_at_first_bar_of_selected_sessions(minute_nov, case):
+    rule, sessions = MINUTE_DATE_EXPECTED[case]
+    assert fired(minute_nov, rule) == [ny(d, "09:31") for d in sessions]
+
+
+# ------------------------------------------------------------------ time rules, minute
+def _per_session(hhmm, early=None):
+    return [ny(d, early if (d == EARLY_CLOSE and early) else hhmm) for d in MINUTE_SESSIONS]
+
+
+TIME_EXPECTED = {
+    "market_open()": (lambda: time_rules.market_open(), _per_session("09:31")),
+    "market_open(minutes=1)": (lambda: time_rules.market_open(minutes=1), _per_session("09:32")),
+    "market_open(minutes=30)": (lambda: time_rules.market_open(minutes=30), _per_session("10:00")),
+    "market_open(hours=1, minutes=5)": (lambda: time_rules.market_open(hours=1, minutes=5),
+                                        _per_session("10:35")),
+    "market_close()": (lambda: time_rules.market_close(), _per_session("15:59", early="12:59")),
+    "market_close(minutes=30)": (lambda: time_rules.market_close(minutes=30),
+                                 _per_session("15:30", early="12:30")),
+    "market_close(hours=1)": (lambda: time_rules.market_close(hours=1), _per_session("15:00", early="12:00")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIME_EXPECTED))
+def test_time_rules_minute_exact_timestamps(minute_nov, case):
+    make, expected = TIME_EXPECTED[case]
+    assert fired(minute_nov, date_rules.every_day(), make()) == expected
+
+
+def test_market_close_on_early_close_session_uses_exchange_calendar(minute_nov):
+    got = fired(minute_nov, date_rules.week_end(), time_rules.market_close())
+    assert got == [ny("2012-11-23", "12:59"), ny("2012-11-30", "15:59")]
+    assert got[0].tz_convert(NY).strftime("%H:%M") == "12:59"
+
+
+def test_every_minute_fires_on_every_bar(minute_nov):
+    got = fired(minute_nov, date_rules.every_day(), time_rules.every_minute())
+    assert got == list(minute_nov.index)
+    assert len(got) == 8 * 390 + 210  # eight full sessions and the 13:00 early close
+
+
+def test_every_minute_with_week_start_fires_on_all_bars_of_mondays(minute_nov):
+    got = fired(minute_nov, date_rules.week_start(), time_rules.every_minute())
+    local_days = {t.tz_convert(NY).strftime("%Y-%m-%d") for t in got}
+    assert local_days == {"2012-11-19", "2012-11-26"}
+    assert len(got) == 2 * 390
+
+
+def test_half_days_false_skips_the_early_close_session(minute_nov):
+    got = fired(minute_nov, date_rules.every_day(), time_rules.market_close(), half_days=False)
+    assert got == [ny(d, "15:59") for d in MINUTE_SESSIONS if d != EARLY_CLOSE]
+    got_open = fired(minute_nov, date_rules.every_day(), time_rules.market_open(), half_days=False)
+    assert ny(EARLY_CLOSE, "09:31") not in got_open and len(got_open) == 8
+
+
+def test_half_days_true_is_the_default(minute_nov):
+    got = fired(minute_nov, date_rules.every_day(), time_rules.market_close(), half_days=True)
+    assert ny(EARLY_CLOSE, "12:59") in got
+
+
+# ------------------------------------------------------------------ call styles
+def _log_run(store, initialize, **kw):
+    log = []
+
+    def init(context):
+        context.log_ = log
+        initialize(context)
+
+    run_algorithm(initialize=init, handle_data=lambda context, data: None, data=store, **kw)
+    return log
+
+
+def test_plural_aliases_seed_notebook_style(minute_nov):
+    def init(context):
+        schedule_function(lambda c, d: c.log_.append(c.get_datetime()),
+                          date_rules=date_rules.week_start(), time_rules=time_rules.market_open(minutes=30))
+
+    assert _log_run(minute_nov, init) == [ny("2012-11-19", "10:00"), ny("2012-11-26", "10:00")]
+
+
+def test_singular_keywords_zipline_style(minute_nov):
+    def init(context):
+        schedule_function(lambda c, d: c.log_.append(c.get_datetime()),
+                          date_rule=date_rules.week_end(), time_rule=time_rules.market_close(minutes=30))
+
+    assert _log_run(minute_nov, init) == [ny("2012-11-23", "12:30"), ny("2012-11-30", "15:30")]
+
+
+def test_default_rules_are_every_day_at_market_open(minute_nov):
+    def init(context):
+        schedule_function(lambda c, d: c.log_.append(c.get_datetime()))
+
+    assert _log_run(minute_nov, init) == _per_session("09:31")
+
+
+def test_both_singular_and_plural_for_the_same_rule_is_refused(minute_nov):
+    def init(context):
+        schedule_function(lambda c, d: None, date_rule=date_rules.every_day(), date_rules=date_rules.every_day())
+
+    with pytest.raises(ValueError, match="once"):
+        _log_run(minute_nov, init)
+
+
+class RulesFromSelf(TradingAlgorithm):
+    params = {"out": None}
+
+    def initialize(self, context):
+        context.hits = self.params.out
+        self.schedule_function(self.check, self.date_rules.every_day(), self.time_rules.market_open(minutes=1))
+        self.schedule_function(self.weekly, date_rules=self.date_rules.week_start(),
+                               time_rules=self.time_rules.market_close())
+
+    def check(self, context, data):
+        context.hits.append(("check", data.current_dt))
+
+    def weekly(self, context, data):
+        context.hits.append(("weekly", self.get_datetime()))
+
+
+def test_rules_from_the_algorithm_and_bound_methods(minute_nov):
+    out = []
+    run_algorithm(RulesFromSelf, data=minute_nov, out=out)
+    checks = [t for k, t in out if k == "check"]
+    weekly = [t for k, t in out if k == "weekly"]
+    assert checks == _per_session("09:32")
+    assert weekly == [ny("2012-11-19", "15:59"), ny("2012-11-26", "15:59")]
+
+
+class Ordering(TradingAlgorithm):
+    params = {"out": None}
+
+    def initialize(self, context):
+        context.log_ = self.params.out
+        self.schedule_function(self.sched, self.date_rules.week_start())
+
+    def sched(self, context, data):
+        context.log_.append(("sched", data.current_dt))
+
+    def handle_data(self, context, data):
+        context.log_.append(("handle", data.current_dt))
+
+
+def test_daily_scheduled_function_runs_once_per_selected_session_before_handle_data(daily_q1):
+    out = []
+    run_algorithm(Ordering, data=daily_q1, out=out, end="2012-01-31")
+    sched = [t for k, t in out if k == "sched"]
+    assert sched == days("2012-01-03", "2012-01-09", "2012-01-17", "2012-01-23", "2012-01-30")
+    for t in sched:
+        i = out.index(("sched", t))
+        assert out[i + 1] == ("handle", t)
+    handles = [t for k, t in out if k == "handle"]
+    assert handles == list(daily_q1.index[daily_q1.index <= "2012-01-31"])
+
+
+def test_daily_mode_ignores_time_rule_and_fires_once_per_session(daily_q1):
+    got = fired(daily_q1, date_rules.month_end(), time_rules.every_minute())
+    assert got == days("2012-01-31", "2012-02-29", "2012-03-30")
+    got = fired(daily_q1, date_rules.month_end(), time_rules.market_close(minutes=30))
+    assert got == days("2012-01-31", "2012-02-29", "2012-03-30")
+
+
+# ------------------------------------------------------------------ bad arguments
+def test_negative_minutes_is_refused_naming_the_argument():
+    with pytest.raises(ValueError, match="`minutes`.*-5"):
+        time_rules.market_open(minutes=-5)
+    with pytest.raises(ValueError, match="`hours`"):
+        time_rules.market_close(hours=-1)
+
+
+def test_non_int_days_offset_is_refused_naming_the_argument():
+    with pytest.raises(ValueError, match="`days_offset`.*'x'"):
+        date_rules.week_start(days_offset="x")
+    with pytest.raises(ValueError, match="`days_offset`"):
+        date_rules.month_end(days_offset=-1)
+
+
+def _init_error(minute_store, call):
+    def init(context):
+        call()
+
+    with pytest.raises(ValueError) as info:
+        run_algorithm(initialize=init, handle_data=lambda c, d: None, data=minute_store)
+    return str(info.value)
+
+
+def test_non_callable_func_is_refused(minute_nov):
+    msg = _init_error(minute_nov, lambda: schedule_function("not a function", date_rules.every_day()))
+    assert "`func`" in msg and "callable" in msg
+
+
+def test_date_rule_passed_as_time_rule_is_refused(minute_nov):
+    msg = _init_error(minute_nov, lambda: schedule_function(lambda c, d: None, date_rules.every_day(),
+                                                            date_rules.week_start()))
+    assert "`time_rule`" in msg and "time_rules" in msg
+
+
+def test_time_rule_passed_as_date_rule_is_refused(minute_nov):
+    msg = _init_error(minute_nov, lambda: schedule_function(lambda c, d: None,
+                                                            date_rules=time_rules.market_open()))
+    assert "`date_rule`" in msg and "date_rules" in msg
+
+
+# ------------------------------------------------------------------ before_trading_start
+class BeforeStart(TradingAlgorithm):
+    params = {"out": None}
+
+    def initialize(self, context):
+        context.log_ = self.params.out
+        context.asset = self.symbol("AAPL")
+
+    def before_trading_start(self, context, data):
+        hist = data.history(context.asset, "close", 3, "1m")
+        context.log_.append(("bts", data.current_dt, data.current(context.asset, "close"), hist.index[-1]))
+
+    def handle_data(self, context, data):
+        context.log_.append(("handle", data.current_dt))
+
+
+def test_before_trading_start_runs_once_per_session_seeing_only_the_previous_bar(minute_nov):
+    out = []
+    run_algorithm(BeforeStart, data=minute_nov, out=out, start="2012-11-20")
+    bts = [row for row in out if row[0] == "bts"]
+    assert len(bts) == len(MINUTE_SESSIONS) - 1
+    closes = minute_nov.to_frame("AAPL")["close"]
+    prev_close_bar = [ny(d, "13:00" if d == EARLY_CLOSE else "16:00") for d in MINUTE_SESSIONS[:-1]]
+    for (_, dt, close, last_hist), want in zip(bts, prev_close_bar):
+        assert dt == want and last_hist == want
+        assert close == closes[want]
+    # each call comes right before the session's first bar is handled
+    for row in bts:
+        i = out.index(row)
+        assert out[i + 1][0] == "handle"
+        assert out[i + 1][1].tz_convert(NY).strftime("%H:%M") == "09:31"
+        assert out[i + 1][1] > row[1]
+
+
+def test_before_trading_start_daily_sees_previous_session(daily_q1):
+    seen = []
+
+    def bts(context, data):
+        a = context.asset
+        seen.append((data.current(a, "close"), data.history(a, "close", 2, "1d").index[-1]))
+
+    def init(context):
+        context.asset = context.symbol("AAPL")
+
+    run_algorithm(initialize=init, handle_data=lambda c, d: None, before_trading_start=bts, data=daily_q1,
+                  start="2012-01-10", end="2012-01-13")
+    closes = daily_q1.to_frame("AAPL")["close"]
+    prev = days("2012-01-09", "2012-01-10", "2012-01-11", "2012-01-12")
+    assert seen == [(closes[d], d) for d in prev]
