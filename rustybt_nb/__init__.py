@@ -20,10 +20,10 @@ _LAZY = {
 __all__ = [*_LAZY, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .algorithm import TradingAlgorithm
-    from .data import from_frame, load_sample
-    from .results import BacktestResult
-    from .simulation import run_algorithm
+    from .algorithm import TradingAlgorithm  # noqa: F401
+    from .data import from_frame, load_sample  # noqa: F401
+    from .results import BacktestResult  # noqa: F401
+    from .simulation import run_algorithm  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -25,25 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Last orders and what happened to them:")
     cols = ["id", "style", "role", "amount", "filled", "avg_fill_price", "status", "reason"]
-    with _wide():
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70,
+                           "display.float_format", "{:,.2f}".format):
         print(result.orders[cols].tail(9).to_string(index=False))
         print()
         print("Round trips:")
         print(result.trades[["entry_dt", "exit_dt", "direction", "size", "entry_price", "exit_price",
                              "net_pnl"]].tail(6).to_string(index=False))
     return 0
-
-
-class _wide:
-    def __enter__(self):
-        import pandas as pd
-
-        self._ctx = pd.option_context("display.width", 200, "display.max_colwidth", 70,
-                                      "display.float_format", "{:,.2f}".format)
-        self._ctx.__enter__()
-
-    def __exit__(self, *exc):
-        self._ctx.__exit__(*exc)
 
 
 if __name__ == "__main__":

@@ -276,7 +276,7 @@ class TradingAlgorithm:
 
     def _value_to_amount(self, asset: Any, value: float, name: str) -> tuple[Any, float]:
         _check_number(name, value)
-        a, unknown = self._asset(asset)
+        a, _unknown = self._asset(asset)
         if a is None:
             return asset, 0.0
         px = self._price(a)
@@ -306,7 +306,7 @@ class TradingAlgorithm:
         """Order the difference between ``target`` shares and the current position
         (open orders are not counted, as in Zipline)."""
         _check_number("target", target)
-        a, unknown = self._asset(asset)
+        a, _unknown = self._asset(asset)
         held = self.portfolio.positions[a].amount if a is not None else 0
         return self._order_computed(a if a is not None else asset, target - held, limit_price, stop_price,
                                     style, **kw)
@@ -349,7 +349,7 @@ class TradingAlgorithm:
             for o in sim.book.open_orders():
                 out.setdefault(o.asset, {})[o.id] = o
             return out
-        a, unknown = self._asset(asset)
+        a, _unknown = self._asset(asset)
         if a is None:
             return {}
         return {o.id: o for o in sim.book.working[a.sid]}
@@ -440,7 +440,7 @@ class TradingAlgorithm:
             raise ScheduleError(f"`func` must be callable (func(context, data)), got {func!r}")
         dr = date_rule if date_rule is not None else date_rules
         tr = time_rule if time_rule is not None else time_rules
-        if date_rule is not None and date_rules is not None or time_rule is not None and time_rules is not None:
+        if (date_rule is not None and date_rules is not None) or (time_rule is not None and time_rules is not None):
             raise ScheduleError("pass each rule once: use date_rule=/time_rule= (or the plural aliases)")
         dr = dr if dr is not None else EveryDay()
         if not isinstance(dr, DateRule):
@@ -486,7 +486,7 @@ def _order_id(value: Any) -> int:
 
 
 def _check_number(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(value, "__float__")):
         raise TypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__})")
     if float(value) != float(value):
         raise ValueError(f"`{name}` is NaN; check the calculation that produced it")

@@ -12,7 +12,7 @@ from __future__ import annotations
 class Asset:
     """A tradable instrument identified by its ``symbol``."""
 
-    __slots__ = ("symbol", "sid", "exchange")
+    __slots__ = ("exchange", "sid", "symbol")
 
     def __init__(self, symbol: str, sid: int = -1, exchange: str = "") -> None:
         if not isinstance(symbol, str) or not symbol:

@@ -15,6 +15,7 @@ An order placed in step 1 or 4 is first matched on the next bar.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -170,7 +171,7 @@ class Simulation:
 
     # -------------------------------------------------------------- run
     def run(self) -> None:
-        algo, ctx, data, book = self.algo, self.context, self.data, self.book
+        algo, ctx, data, _book = self.algo, self.context, self.data, self.book
         from . import api
 
         api._push(algo)
@@ -288,10 +289,8 @@ def run_algorithm(
     try:
         sim.run()
     except Exception as exc:
-        try:
+        with contextlib.suppress(Exception):  # never hide the user's error behind ours
             exc.partial_result = build_result(sim, time.perf_counter() - t0)  # type: ignore[attr-defined]
-        except Exception:  # pragma: no cover - never hide the user's error
-            pass
         raise
     result = build_result(sim, time.perf_counter() - t0)
     algo._sim = sim

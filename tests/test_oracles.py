@@ -100,7 +100,7 @@ def test_trailing_stop_level_matches_every_bar():
 
 
 def test_partial_fills_follow_volume_cap_and_open_price():
-    sc, result = replay("g1_partial_market_fixedbarperc")
+    _sc, result = replay("g1_partial_market_fixedbarperc")
     fills = result.fills
     assert fills["qty"].tolist() == [533, 461, 506, -427, -565, -326, -182]
     for _, f in fills.iterrows():
@@ -111,7 +111,7 @@ def test_partial_fills_follow_volume_cap_and_open_price():
 
 
 def test_same_bar_stop_and_target_records_the_ambiguity():
-    sc, result = replay("b1_same_bar_stop_and_tp_buy_bracket")
+    _sc, result = replay("b1_same_bar_stop_and_tp_buy_bracket")
     ev = result.order_events.set_index("order_id")
     stop_fill = ev.loc[2]
     assert stop_fill[stop_fill["kind"] == "fill"]["reason"].iloc[0].startswith("stop 99.9100 reached")

@@ -102,14 +102,32 @@ DAILY_EXPECTED = {
 }
 
 
+DAILY_WITH_TIME_RULES = {
+    "month_end@every_minute": (date_rules.month_end(), time_rules.every_minute(), {}),
+    "month_end@market_close(30)": (date_rules.month_end(), time_rules.market_close(minutes=30), {}),
+    "week_end@market_open(60)": (date_rules.week_end(), time_rules.market_open(minutes=60), {}),
+}
+
+
+@pytest.fixture(scope="module")
+def daily_hits(daily_q1):
+    rules = {case: (factory(**kw), None, {}) for case, (factory, kw, _) in DAILY_EXPECTED.items()}
+    rules["every_day"] = (date_rules.every_day(), None, {})
+    rules.update(DAILY_WITH_TIME_RULES)
+    return fire_times(daily_q1, rules)
+
+
 @pytest.mark.parametrize("case", sorted(DAILY_EXPECTED))
-def test_date_rules_daily_fire_on_exact_sessions(daily_q1, case):
-    factory, kw, expected = DAILY_EXPECTED[case]
-    assert fired_between(daily_q1, factory(**kw)) == expected
+def test_date_rules_daily_fire_on_exact_sessions(daily_hits, case):
+    assert daily_hits[case] == DAILY_EXPECTED[case][2]
 
 
-def test_every_day_daily_fires_on_every_session(daily_q1):
-    got = fired_between(daily_q1, date_rules.every_day())
+def test_date_rule_alone_gives_the_same_sessions_as_in_a_shared_run(daily_q1, daily_hits):
+    assert fired(daily_q1, date_rules.week_start()) == daily_hits["week_start"]
+
+
+def test_every_day_daily_fires_on_every_session(daily_q1, daily_hits):
+    got = daily_hits["every_day"]
     assert got == list(daily_q1.index)
     import exchange_calendars as xcals
 
@@ -132,33 +150,43 @@ def test_month_start_not_fired_when_run_starts_mid_month(daily_q1):
 def test_month_end_and_week_end_not_fired_when_data_stops_before_them():
     # data ends Wed 28 Mar 2012: that week's end (Fri 30) and the month's end are not in the data
     store = load_sample("AAPL", start="2012-02-01", end="2012-03-28")
-    assert fired_between(store, date_rules.month_end()) == days("2012-02-29")
-    assert fired_between(store, date_rules.week_end())[-1] == pd.Timestamp("2012-03-23")
+    hits = fire_times(store, {"month_end": (date_rules.month_end(), None, {}),
+                              "week_end": (date_rules.week_end(), None, {})})
+    assert hits["month_end"] == days("2012-02-29")
+    assert hits["week_end"][-1] == pd.Timestamp("2012-03-23")
 
 
-def test_week_start_after_monday_holiday_fires_on_tuesday(daily_q1):
-    got = fired_between(daily_q1, date_rules.week_start())
+def test_week_start_after_monday_holiday_fires_on_tuesday(daily_hits):
+    got = daily_hits["week_start"]
     # MLK day (16 Jan) and Presidents' day (20 Feb) are Monday holidays
     assert pd.Timestamp("2012-01-17") in got and pd.Timestamp("2012-02-21") in got
     assert pd.Timestamp("2012-01-18") not in got
     assert [d.day_name() for d in got].count("Tuesday") == 3  # also Tue 3 Jan after New Year's day
 
 
-def test_week_start_on_seven_day_data_fires_on_mondays():
+@pytest.fixture(scope="module")
+def seven_day_hits():
     store = load_sample("TestBrackets")
-    got = fired_between(store, date_rules.week_start())
+    rules = {name: (getattr(date_rules, name)(), None, {})
+             for name in ("every_day", "week_start", "week_end", "month_start", "month_end")}
+    return store, fire_times(store, rules)
+
+
+def test_week_start_on_seven_day_data_fires_on_mondays(seven_day_hits):
+    store, hits = seven_day_hits
+    assert store.calendar == "24/7"
     mondays = [d for d in store.index if d.day_name() == "Monday"]
-    assert got == mondays
-    assert got[0] == pd.Timestamp("2018-01-01")
+    assert hits["week_start"] == mondays
+    assert hits["week_start"][0] == pd.Timestamp("2018-01-01")
 
 
-def test_other_date_rules_on_seven_day_data():
-    store = load_sample("TestBrackets")
-    assert fired_between(store, date_rules.week_end()) == [d for d in store.index if d.day_name() == "Sunday"]
-    assert fired_between(store, date_rules.month_start()) == days("2018-01-01", "2018-02-01", "2018-03-01",
-                                                                  "2018-04-01")
-    assert fired_between(store, date_rules.month_end()) == days("2018-01-31", "2018-02-28", "2018-03-31",
-                                                                "2018-04-30")
+def test_other_date_rules_on_seven_day_data(seven_day_hits):
+    store, hits = seven_day_hits
+    assert hits["every_day"] == list(store.index)
+    assert any(d.day_name() == "Saturday" for d in hits["every_day"])
+    assert hits["week_end"] == [d for d in store.index if d.day_name() == "Sunday"]
+    assert hits["month_start"] == days("2018-01-01", "2018-02-01", "2018-03-01", "2018-04-01")
+    assert hits["month_end"] == days("2018-01-31", "2018-02-28", "2018-03-31", "2018-04-30")
 
 
 # ------------------------------------------------------------------ date rules, minute
@@ -174,9 +202,9 @@ MINUTE_DATE_EXPECTED = {
 
 
 @pytest.mark.parametrize("case", sorted(MINUTE_DATE_EXPECTED))
-def test_date_rules_minute_fire_at_first_bar_of_selected_sessions(minute_nov, case):
-    rule, sessions = MINUTE_DATE_EXPECTED[case]
-    assert fired(minute_nov, rule) == [ny(d, "09:31") for d in sessions]
+def test_date_rules_minute_fire_at_first_bar_of_selected_sessions(minute_hits, case):
+    sessions = MINUTE_DATE_EXPECTED[case][1]
+    assert minute_hits["date:" + case] == [ny(d, "09:31") for d in sessions]
 
 
 # ------------------------------------------------------------------ time rules, minute
@@ -186,7 +214,9 @@ def _per_session(hhmm, early=None):
 
 TIME_EXPECTED = {
     "market_open()": (lambda: time_rules.market_open(), _per_session("09:31")),
-    "market_open(minutes=1)": (lambda: time_rules.market_open(minutes=1), _per_session("09:32")),
+    # bars are stamped by their end: open + 1 minute is the first bar's stamp, as with no offset
+    "market_open(minutes=1)": (lambda: time_rules.market_open(minutes=1), _per_session("09:31")),
+    "market_open(minutes=2)": (lambda: time_rules.market_open(minutes=2), _per_session("09:32")),
     "market_open(minutes=30)": (lambda: time_rules.market_open(minutes=30), _per_session("10:00")),
     "market_open(hours=1, minutes=5)": (lambda: time_rules.market_open(hours=1, minutes=5),
                                         _per_session("10:35")),
@@ -197,76 +227,101 @@ TIME_EXPECTED = {
 }
 
 
+@pytest.fixture(scope="module")
+def minute_hits(minute_nov):
+    rules = {"date:" + case: (rule, None, {}) for case, (rule, _) in MINUTE_DATE_EXPECTED.items()}
+    rules.update({"time:" + case: (date_rules.every_day(), make(), {}) for case, (make, _) in TIME_EXPECTED.items()})
+    rules.update({
+        "week_end@close": (date_rules.week_end(), time_rules.market_close(), {}),
+        "every_minute": (date_rules.every_day(), time_rules.every_minute(), {}),
+        "week_start@every_minute": (date_rules.week_start(), time_rules.every_minute(), {}),
+        "close,half_days=False": (date_rules.every_day(), time_rules.market_close(), {"half_days": False}),
+        "open,half_days=False": (date_rules.every_day(), time_rules.market_open(), {"half_days": False}),
+        "close,half_days=True": (date_rules.every_day(), time_rules.market_close(), {"half_days": True}),
+    })
+    return fire_times(minute_nov, rules)
+
+
 @pytest.mark.parametrize("case", sorted(TIME_EXPECTED))
-def test_time_rules_minute_exact_timestamps(minute_nov, case):
-    make, expected = TIME_EXPECTED[case]
-    assert fired(minute_nov, date_rules.every_day(), make()) == expected
+def test_time_rules_minute_exact_timestamps(minute_hits, case):
+    assert minute_hits["time:" + case] == TIME_EXPECTED[case][1]
 
 
-def test_market_close_on_early_close_session_uses_exchange_calendar(minute_nov):
-    got = fired(minute_nov, date_rules.week_end(), time_rules.market_close())
+def test_time_rule_alone_gives_the_same_bars_as_in_a_shared_run(minute_nov, minute_hits):
+    got = fired(minute_nov, date_rules.every_day(), time_rules.market_close())
+    assert got == minute_hits["time:market_close()"]
+
+
+def test_market_close_on_early_close_session_uses_exchange_calendar(minute_hits):
+    got = minute_hits["week_end@close"]
     assert got == [ny("2012-11-23", "12:59"), ny("2012-11-30", "15:59")]
     assert got[0].tz_convert(NY).strftime("%H:%M") == "12:59"
 
 
-def test_every_minute_fires_on_every_bar(minute_nov):
-    got = fired(minute_nov, date_rules.every_day(), time_rules.every_minute())
+def test_every_minute_fires_on_every_bar(minute_nov, minute_hits):
+    got = minute_hits["every_minute"]
     assert got == list(minute_nov.index)
     assert len(got) == 8 * 390 + 210  # eight full sessions and the 13:00 early close
 
 
-def test_every_minute_with_week_start_fires_on_all_bars_of_mondays(minute_nov):
-    got = fired(minute_nov, date_rules.week_start(), time_rules.every_minute())
+def test_every_minute_with_week_start_fires_on_all_bars_of_mondays(minute_hits):
+    got = minute_hits["week_start@every_minute"]
     local_days = {t.tz_convert(NY).strftime("%Y-%m-%d") for t in got}
     assert local_days == {"2012-11-19", "2012-11-26"}
     assert len(got) == 2 * 390
 
 
-def test_half_days_false_skips_the_early_close_session(minute_nov):
-    got = fired(minute_nov, date_rules.every_day(), time_rules.market_close(), half_days=False)
-    assert got == [ny(d, "15:59") for d in MINUTE_SESSIONS if d != EARLY_CLOSE]
-    got_open = fired(minute_nov, date_rules.every_day(), time_rules.market_open(), half_days=False)
+def test_half_days_false_skips_the_early_close_session(minute_hits):
+    assert minute_hits["close,half_days=False"] == [ny(d, "15:59") for d in MINUTE_SESSIONS if d != EARLY_CLOSE]
+    got_open = minute_hits["open,half_days=False"]
     assert ny(EARLY_CLOSE, "09:31") not in got_open and len(got_open) == 8
 
 
-def test_half_days_true_is_the_default(minute_nov):
-    got = fired(minute_nov, date_rules.every_day(), time_rules.market_close(), half_days=True)
-    assert ny(EARLY_CLOSE, "12:59") in got
+def test_half_days_true_is_the_default(minute_hits):
+    assert minute_hits["close,half_days=True"] == minute_hits["time:market_close()"]
+    assert ny(EARLY_CLOSE, "12:59") in minute_hits["close,half_days=True"]
 
 
 # ------------------------------------------------------------------ call styles
-def _log_run(store, initialize, **kw):
-    log = []
+def _tagger(tag):
+    def hit(context, data):
+        context.hits.setdefault(tag, []).append(context.get_datetime())
 
-    def init(context):
-        context.log_ = log
-        initialize(context)
-
-    run_algorithm(initialize=init, handle_data=lambda context, data: None, data=store, **kw)
-    return log
+    return hit
 
 
-def test_plural_aliases_seed_notebook_style(minute_nov):
-    def init(context):
-        schedule_function(lambda c, d: c.log_.append(c.get_datetime()),
-                          date_rules=date_rules.week_start(), time_rules=time_rules.market_open(minutes=30))
+@pytest.fixture(scope="module")
+def style_hits(minute_nov):
+    """Zipline free functions scheduling with each keyword style, in one run."""
+    hits = {}
 
-    assert _log_run(minute_nov, init) == [ny("2012-11-19", "10:00"), ny("2012-11-26", "10:00")]
+    def initialize(context):
+        context.hits = hits
+        schedule_function(_tagger("plural"), date_rules=date_rules.week_start(),
+                          time_rules=time_rules.market_open(minutes=30))
+        schedule_function(_tagger("singular"), date_rule=date_rules.week_end(),
+                          time_rule=time_rules.market_close(minutes=30))
+        schedule_function(_tagger("positional"), date_rules.month_end(), time_rules.market_open(hours=1))
+        schedule_function(_tagger("default"))
+
+    run_algorithm(initialize=initialize, handle_data=lambda context, data: None, data=minute_nov)
+    return hits
 
 
-def test_singular_keywords_zipline_style(minute_nov):
-    def init(context):
-        schedule_function(lambda c, d: c.log_.append(c.get_datetime()),
-                          date_rule=date_rules.week_end(), time_rule=time_rules.market_close(minutes=30))
-
-    assert _log_run(minute_nov, init) == [ny("2012-11-23", "12:30"), ny("2012-11-30", "15:30")]
+def test_plural_aliases_seed_notebook_style(style_hits):
+    assert style_hits["plural"] == [ny("2012-11-19", "10:00"), ny("2012-11-26", "10:00")]
 
 
-def test_default_rules_are_every_day_at_market_open(minute_nov):
-    def init(context):
-        schedule_function(lambda c, d: c.log_.append(c.get_datetime()))
+def test_singular_keywords_zipline_style(style_hits):
+    assert style_hits["singular"] == [ny("2012-11-23", "12:30"), ny("2012-11-30", "15:30")]
 
-    assert _log_run(minute_nov, init) == _per_session("09:31")
+
+def test_positional_rules(style_hits):
+    assert style_hits["positional"] == [ny("2012-11-30", "10:30")]
+
+
+def test_default_rules_are_every_day_at_market_open(style_hits):
+    assert style_hits["default"] == _per_session("09:31")
 
 
 def test_both_singular_and_plural_for_the_same_rule_is_refused(minute_nov):
@@ -274,7 +329,7 @@ def test_both_singular_and_plural_for_the_same_rule_is_refused(minute_nov):
         schedule_function(lambda c, d: None, date_rule=date_rules.every_day(), date_rules=date_rules.every_day())
 
     with pytest.raises(ValueError, match="once"):
-        _log_run(minute_nov, init)
+        run_algorithm(initialize=init, handle_data=lambda c, d: None, data=minute_nov)
 
 
 class RulesFromSelf(TradingAlgorithm):
@@ -298,7 +353,7 @@ def test_rules_from_the_algorithm_and_bound_methods(minute_nov):
     run_algorithm(RulesFromSelf, data=minute_nov, out=out)
     checks = [t for k, t in out if k == "check"]
     weekly = [t for k, t in out if k == "weekly"]
-    assert checks == _per_session("09:32")
+    assert checks == _per_session("09:31")  # minutes=1 from a 09:30 open: the bar stamped 09:31
     assert weekly == [ny("2012-11-19", "15:59"), ny("2012-11-26", "15:59")]
 
 
@@ -328,11 +383,11 @@ def test_daily_scheduled_function_runs_once_per_selected_session_before_handle_d
     assert handles == list(daily_q1.index[daily_q1.index <= "2012-01-31"])
 
 
-def test_daily_mode_ignores_time_rule_and_fires_once_per_session(daily_q1):
-    got = fired(daily_q1, date_rules.month_end(), time_rules.every_minute())
-    assert got == days("2012-01-31", "2012-02-29", "2012-03-30")
-    got = fired(daily_q1, date_rules.month_end(), time_rules.market_close(minutes=30))
-    assert got == days("2012-01-31", "2012-02-29", "2012-03-30")
+def test_daily_mode_ignores_time_rule_and_fires_once_per_session(daily_hits):
+    month_ends = days("2012-01-31", "2012-02-29", "2012-03-30")
+    assert daily_hits["month_end@every_minute"] == month_ends
+    assert daily_hits["month_end@market_close(30)"] == month_ends
+    assert daily_hits["week_end@market_open(60)"] == DAILY_EXPECTED["week_end"][2]
 
 
 # ------------------------------------------------------------------ bad arguments

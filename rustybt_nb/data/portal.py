@@ -249,7 +249,7 @@ class BarData:
         if got is None:
             cols = self._store.arrays[a.sid]
             starts = self._session_first_bar
-            ends = list(starts[1:]) + [len(self._store.index)]
+            ends = [*list(starts[1:]), len(self._store.index)]
             got = np.array([_aggregate(f, cols, slice(int(b), int(e))) for b, e in zip(starts, ends)])
             self._daily_cache[key] = got
         return got

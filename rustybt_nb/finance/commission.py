@@ -9,7 +9,7 @@ from .execution import check_price
 class CommissionModel:
     """Base class: :meth:`calculate` returns the commission for one fill."""
 
-    def calculate(self, order, fill_qty: float, fill_price: float) -> float:  # noqa: ANN001
+    def calculate(self, order, fill_qty: float, fill_price: float) -> float:
         return 0.0
 
     def __repr__(self) -> str:

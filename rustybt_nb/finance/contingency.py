@@ -151,10 +151,12 @@ class Contingencies:
     def _infer_side(qty: int, style: Any, last: float, amount: int) -> tuple[int, str]:
         if isinstance(style, (StopOrder, StopLimitOrder)) and last == last:
             buy = style.stop_price > last
-            return (qty if buy else -qty), f"OCO leg: {'buy' if buy else 'sell'} stop ({'above' if buy else 'below'} the last price {last:g})"
+            side, where = ("buy", "above") if buy else ("sell", "below")
+            return (qty if buy else -qty), f"OCO leg: {side} stop ({where} the last price {last:g})"
         if isinstance(style, LimitOrder) and last == last:
             buy = style.limit_price < last
-            return (qty if buy else -qty), f"OCO leg: {'buy' if buy else 'sell'} limit ({'below' if buy else 'above'} the last price {last:g})"
+            side, where = ("buy", "below") if buy else ("sell", "above")
+            return (qty if buy else -qty), f"OCO leg: {side} limit ({where} the last price {last:g})"
         return amount, "OCO leg"
 
     def link_oco(self, orders: list[Order], bar: int) -> bool:
@@ -251,6 +253,10 @@ class Contingencies:
                                               f"after order #{cause.id} filled", amount=new_amount)
 
     # ================================================================ same bar
+    def same_bar_note(self, order_id: int) -> str:
+        """The same-bar note for an order about to fill ('' if its bar was unambiguous)."""
+        return self._notes.get(order_id, "")
+
     def resolve_same_bar(self, candidates: list[tuple[Order, float]], bar: int, o: float, h: float,
                          lo: float, c: float) -> list[tuple[Order, float]]:
         """Keep one leg per OCO group among orders that could fill on this bar."""
@@ -286,7 +292,7 @@ class Contingencies:
         high_first = (h - o) <= (o - lo)
 
         def when(m: tuple[Order, float]) -> float:
-            order, price = m
+            _order, price = m
             if price == o:
                 return 0.0
             up = price > o

@@ -23,7 +23,7 @@ from ..assets import Asset
 class Position:
     """A holding of one asset (Zipline's fields)."""
 
-    __slots__ = ("asset", "amount", "cost_basis", "last_sale_price", "_sale_date", "_sale_index", "_sale_bar")
+    __slots__ = ("_sale_bar", "_sale_date", "_sale_index", "amount", "asset", "cost_basis", "last_sale_price")
 
     def __init__(self, asset: Asset, amount: float = 0, cost_basis: float = 0.0,
                  last_sale_price: float = math.nan, last_sale_date: Any = None) -> None:
@@ -77,8 +77,20 @@ class Positions(dict):
 
 
 class _OpenTrade:
-    __slots__ = ("asset", "direction", "entry_dt", "entry_bar", "qty_in", "value_in", "qty_out", "value_out",
-                 "pnl", "commission", "max_size", "order_ids")
+    __slots__ = (
+        "asset",
+        "commission",
+        "direction",
+        "entry_bar",
+        "entry_dt",
+        "max_size",
+        "order_ids",
+        "pnl",
+        "qty_in",
+        "qty_out",
+        "value_in",
+        "value_out",
+    )
 
     def __init__(self, asset: Asset, direction: int, dt: Any, bar: int) -> None:
         self.asset = asset
@@ -200,7 +212,7 @@ class Ledger:
             "order_ids": list(t.order_ids),
         }
 
-    def open_trade_rows(self, dt: Any, bar: int, price_of) -> list[dict[str, Any]]:  # noqa: ANN001
+    def open_trade_rows(self, dt: Any, bar: int, price_of) -> list[dict[str, Any]]:
         """Rows for trades still open at the end, marked at ``price_of(asset)``."""
         rows = []
         for t in self._open_trades.values():

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ..assets import Asset
 
 
-class ORDER_STATUS(StrEnum):
+class ORDER_STATUS(StrEnum):  # noqa: N801 - the Zipline name users import
     """Order status. A ``str`` enum: ``status == ORDER_STATUS.OPEN`` and
     ``status == 'open'`` are both true for an open order."""
 
@@ -128,11 +128,36 @@ class Order:
     """
 
     __slots__ = (
-        "id", "asset", "amount", "filled", "limit", "stop", "created", "created_bar",
-        "eligible_bar", "commission", "status", "reason", "style", "parent_id", "child_ids",
-        "oco_ids", "trail_amount", "trail_percent", "limit_offset", "trail_reference",
-        "triggered", "tif", "good_till", "expire_session", "tag", "role", "reduce_only",
-        "fill_value", "events", "closed_at",
+        "amount",
+        "asset",
+        "child_ids",
+        "closed_at",
+        "commission",
+        "created",
+        "created_bar",
+        "eligible_bar",
+        "events",
+        "expire_session",
+        "fill_value",
+        "filled",
+        "good_till",
+        "id",
+        "limit",
+        "limit_offset",
+        "oco_ids",
+        "parent_id",
+        "reason",
+        "reduce_only",
+        "role",
+        "status",
+        "stop",
+        "style",
+        "tag",
+        "tif",
+        "trail_amount",
+        "trail_percent",
+        "trail_reference",
+        "triggered",
     )
 
     def __init__(

@@ -50,6 +50,7 @@ from .fill_rules import (
     trail_level,
 )
 from .ledger import Ledger
+from .level_index import LevelIndex
 from .order import EVENT, LIVE, ORDER_STATUS, TERMINAL, Order, OrderEvent, apply_event
 from .slippage import NoSlippage, SlippageModel
 
@@ -90,6 +91,7 @@ class OrderBook:
         self.orders: dict[int, Order] = {}
         self.log: list[OrderEvent] = []
         self.working: list[list[Order]] = [[] for _ in store.assets]  # live orders per sid, by id
+        self.levels: list[LevelIndex] = [LevelIndex() for _ in store.assets]  # what each bar must look at
         self.n_live = 0
         self._next_id = 1
         self._day_orders: list[Order] = []
@@ -121,12 +123,15 @@ class OrderBook:
         was_live = order.status in LIVE
         ev = apply_event(order, kind, self.dt_of(bar), bar, reason, self.log, **kw)
         is_live = order.status in LIVE
+        sid = order.asset.sid
         if is_live and not was_live:
-            self.working[order.asset.sid].append(order)
+            self.working[sid].append(order)
             self.n_live += 1
         elif was_live and not is_live:
-            self.working[order.asset.sid].remove(order)
+            self.working[sid].remove(order)
             self.n_live -= 1
+        if kind is not E.TRAILED and (is_live or was_live) and 0 <= sid < len(self.levels):
+            self.levels[sid].file(order)
         return ev
 
     # ============================================================== submit
@@ -252,7 +257,7 @@ class OrderBook:
                 raise TypeError(f"`amount` must be a number, got {amount!r}")
             if amount != amount:
                 raise ValueError("`amount` is NaN; pass the new total quantity")
-            new = int(round(amount))
+            new = round(amount)
             if new == 0:
                 return refuse("amount=0; use cancel_order() to stop an order")
             if (new > 0) != (order.amount > 0):
@@ -301,18 +306,18 @@ class OrderBook:
         """Match every working order against bar ``i`` (see module docstring)."""
         if self._gtd_orders:
             self._expire_gtd(i)
-        for sid, working in enumerate(self.working):
-            if working:
-                self._match_asset(sid, working, i)
+        for sid, levels in enumerate(self.levels):
+            if levels.where:
+                self._match_asset(sid, levels, i)
 
-    def _match_asset(self, sid: int, working: list[Order], i: int) -> None:
+    def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
         o_, h_, l_, c_, v_, _ = self._cols[sid]
         o, h, lo, c, v = float(o_[i]), float(h_[i]), float(l_[i]), float(c_[i]), float(v_[i])
         if c != c:  # the asset has no bar here
             return
         ohlc = self.fill_model == "ohlc"
         candidates: list[tuple[Order, float]] = []
-        for order in list(working):
+        for order in levels.reached(h, lo) if ohlc else levels.reached(c, c):
             if order.eligible_bar > i or order.status is S.HELD:
                 continue
             if ohlc:
@@ -344,6 +349,9 @@ class OrderBook:
                 cap = self.slippage.capacity(v, filled_on_bar)
                 qty_abs = min(abs(order.amount - order.filled), cap)
                 if qty_abs <= 0:
+                    if order.triggered and order.status is S.OPEN:
+                        self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached; no volume left on this "
+                                                          "bar, fills from the next bar")
                     continue
                 is_buy = order.amount > 0
                 qty = qty_abs if is_buy else -qty_abs
@@ -352,8 +360,8 @@ class OrderBook:
                     fill_price = min(fill_price, order.limit) if is_buy else max(fill_price, order.limit)
                 filled_on_bar += qty_abs
                 self.fill(order, qty, fill_price, i, v, self._fill_reason(order, price, o))
-        for order in working:
-            if order.style in TRAILING and not order.triggered and order.status is not S.HELD \
+        for order in list(levels.every):
+            if order.style in TRAILING and not order.triggered and order.status in LIVE \
                     and order.eligible_bar <= i:
                 ref = (lo if order.amount > 0 else h) if order.trail_reference == "high_low" else c
                 self._trail(order, ref, i)
@@ -361,7 +369,7 @@ class OrderBook:
     def _fill_reason(self, order: Order, price: float, o: float) -> str:
         style = order.style
         if style == "market":
-            return "market order filled at the open" if self.fill_model == "ohlc" else "market order filled at the close"
+            return f"market order filled at the {'open' if self.fill_model == 'ohlc' else 'close'}"
         if style == "limit" or (order.triggered and style in LIMIT_PRICED):
             gap = price == o and self.fill_model == "ohlc" and price != order.limit
             return f"limit {order.limit:.4f} reached" + (" (gap: filled at the open)" if gap else "")
@@ -371,6 +379,9 @@ class OrderBook:
     def fill(self, order: Order, qty: float, price: float, bar: int, bar_volume: float, reason: str) -> None:
         """Book one fill of ``order`` and run the contingency rules."""
         commission = self.commission.calculate(order, qty, price)
+        note = self.contingency.same_bar_note(order.id)
+        if note:
+            reason = f"{reason} ({note})"
         complete = order.filled + qty == order.amount
         self.event(order, E.FILL if complete else E.PARTIAL_FILL, bar, reason, qty=qty, price=price,
                    commission=order.commission + commission)

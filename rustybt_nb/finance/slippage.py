@@ -36,7 +36,7 @@ class SlippageModel:
         """Shares that may still fill on this bar (``inf`` when uncapped)."""
         if self.volume_limit is None:
             return math.inf
-        if not bar_volume == bar_volume:  # NaN: the data has no volume
+        if bar_volume != bar_volume:  # NaN: the data has no volume
             return math.inf
         return max(0.0, math.floor(self.volume_limit * bar_volume) - already_filled)
 
