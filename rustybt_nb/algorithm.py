@@ -214,8 +214,9 @@ class TradingAlgorithm:
             )
         return sim
 
-    def _asset(self, asset: Any) -> tuple[Asset | None, str | None]:
-        """(asset, None) or (None, rejection reason) for an order's asset argument."""
+    def _asset(self, asset: Any) -> tuple[Asset, str | None]:
+        """(asset, None), or (a placeholder asset with sid -1, rejection reason) for a
+        symbol that is not in the data."""
         store = self._sim_required().store
         if isinstance(asset, OrderTicket):
             asset = asset.asset
@@ -223,8 +224,8 @@ class TradingAlgorithm:
             if store.has(asset):
                 return store.lookup(asset), None
             sym = asset.symbol if isinstance(asset, Asset) else asset
-            return None, (f"unknown asset {sym!r}: not in the backtest data {store.symbols}."
-                          f"{did_you_mean(sym, store.symbols)}")
+            return Asset(sym, -1), (f"unknown asset {sym!r}: not in the backtest data {store.symbols}."
+                                    f"{did_you_mean(sym, store.symbols)}")
         raise TypeError(f"`asset` must be an asset from symbol('...') (or a symbol string), got {asset!r} "
                         f"({type(asset).__name__})")
 
@@ -276,9 +277,9 @@ class TradingAlgorithm:
 
     def _value_to_amount(self, asset: Any, value: float, name: str) -> tuple[Any, float]:
         _check_number(name, value)
-        a, _unknown = self._asset(asset)
-        if a is None:
-            return asset, 0.0
+        a, unknown = self._asset(asset)
+        if unknown:
+            return a, math.nan  # rejected with the unknown-asset reason by _order_computed
         px = self._price(a)
         if px != px:
             return a, math.nan
@@ -306,9 +307,9 @@ class TradingAlgorithm:
         """Order the difference between ``target`` shares and the current position
         (open orders are not counted, as in Zipline)."""
         _check_number("target", target)
-        a, _unknown = self._asset(asset)
-        held = self.portfolio.positions[a].amount if a is not None else 0
-        return self._order_computed(a if a is not None else asset, target - held, limit_price, stop_price,
+        a, unknown = self._asset(asset)
+        held = self.portfolio.positions[a].amount if not unknown else 0
+        return self._order_computed(a, target - held, limit_price, stop_price,
                                     style, **kw)
 
     def order_target_value(self, asset: Any, target: float, limit_price: float | None = None,
@@ -349,8 +350,8 @@ class TradingAlgorithm:
             for o in sim.book.open_orders():
                 out.setdefault(o.asset, {})[o.id] = o
             return out
-        a, _unknown = self._asset(asset)
-        if a is None:
+        a, unknown = self._asset(asset)
+        if unknown:
             return {}
         return {o.id: o for o in sim.book.working[a.sid]}
 

@@ -94,15 +94,28 @@ class Clock:
         return sessions
 
     def _calendar(self, first: pd.Timestamp, last: pd.Timestamp):
-        import exchange_calendars as xcals
+        from .calendars import exchange_calendar
 
         try:
-            cal_cls = xcals.get_calendar(self.calendar_name)
-            lo = max(first - pd.Timedelta(days=40), cal_cls.first_session)
-            hi = min(last + pd.Timedelta(days=40), cal_cls.last_session)
-            return xcals.get_calendar(self.calendar_name, start=lo, end=hi)
-        except Exception:
+            return exchange_calendar(self.calendar_name, first, last)
+        except Exception:  # unknown calendar name or no sessions: fall back to the data's own sessions
             return None
+
+    @cached_property
+    def half_days(self) -> np.ndarray:
+        """Per session: True for the calendar's early closes (shorter sessions for
+        minute data without a calendar)."""
+        n = len(self.session_labels)
+        name = self.calendar_name
+        if name and name.upper() not in ("24/7", "ALWAYS_OPEN") and n:
+            cal = self._calendar(self.session_labels[0], self.session_labels[-1])
+            if cal is not None:
+                return np.asarray(self.session_labels.isin(cal.early_closes))
+        if self.frequency == "minute" and n:
+            opens, closes = self.session_bounds
+            length = closes - opens
+            return np.asarray(length < length.max())
+        return np.zeros(n, dtype=bool)
 
     @cached_property
     def session_bounds(self) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:

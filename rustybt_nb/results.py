@@ -102,10 +102,14 @@ class BacktestResult:
         _need_pyarrow()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        json_columns = {}
         for name in FRAMES:
-            getattr(self, name).to_parquet(folder / f"{name}.parquet")
+            frame, encoded = _encode_objects(getattr(self, name))
+            frame.to_parquet(folder / f"{name}.parquet")
+            if encoded:
+                json_columns[name] = encoded
         self.metrics.to_frame().to_parquet(folder / "metrics.parquet")
-        meta = {"format": "rustybt_nb.BacktestResult", "version": 1,
+        meta = {"format": "rustybt_nb.BacktestResult", "version": 1, "json_columns": json_columns,
                 "settings": _jsonable(self.settings), "run_info": _jsonable(self.run_info)}
         (folder / "meta.json").write_text(json.dumps(meta, indent=2))
         return folder
@@ -120,6 +124,8 @@ class BacktestResult:
             raise FileNotFoundError(f"{meta_file} not found: `path` must be a folder written by result.save()")
         meta = json.loads(meta_file.read_text())
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        for name, cols in meta.get("json_columns", {}).items():
+            frames[name] = _decode_objects(frames[name], cols)
         for name in ("orders", "trades"):
             df = frames[name]
             for col in ("child_ids", "oco_ids", "order_ids"):
@@ -133,8 +139,8 @@ class BacktestResult:
         """True when every frame, the metrics and the settings are equal."""
         try:
             for name in FRAMES:
-                pd.testing.assert_frame_equal(getattr(self, name), getattr(other, name))
-            pd.testing.assert_series_equal(self.metrics, other.metrics)
+                pd.testing.assert_frame_equal(getattr(self, name), getattr(other, name), check_exact=True)
+            pd.testing.assert_series_equal(self.metrics, other.metrics, check_exact=True)
         except AssertionError:
             return False
         return _jsonable(self.settings) == _jsonable(other.settings)
@@ -234,8 +240,7 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     for col in ("entry_dt", "exit_dt"):
         trades[col] = _dt_column(trades[col], tz_index)
 
-    log_rows = [(dt, lvl, msg) for dt, lvl, msg in sim.logs] + [(dt, "WARNING", msg) for dt, msg in book.warnings]
-    logs = pd.DataFrame(log_rows, columns=LOG_COLUMNS)
+    logs = pd.DataFrame(sim.logs, columns=LOG_COLUMNS)
     logs["dt"] = _dt_column(logs["dt"], tz_index)
     logs = logs.sort_values("dt", kind="stable").reset_index(drop=True)
 
@@ -257,16 +262,59 @@ def _dt_column(values: pd.Series, like: pd.DatetimeIndex) -> pd.Series:
 
 
 def _clean_recorded(col: pd.Series) -> pd.Series:
+    """A typed column for one recorded name: numbers -> numeric, strings -> str,
+    timestamps -> datetime; other objects become their repr. A name that held values of
+    different kinds stays an object column (saved as JSON text, loaded back as is)."""
     def fix(v: Any) -> Any:
         if v is None or isinstance(v, (bool, int, float, str, np.number, np.bool_, pd.Timestamp)):
             return v
+        if isinstance(v, (_dt.datetime, _dt.date)):
+            return pd.Timestamp(v)
         return repr(v)
 
     fixed = col.map(fix)
-    try:
+    present = [v for v in fixed if v is not None and not (isinstance(v, float) and v != v)]
+    kinds = {_kind(v) for v in present}
+    if kinds <= {"number"}:
         return pd.to_numeric(fixed)
-    except (TypeError, ValueError):
-        return fixed.astype(object).where(fixed.notna(), None)
+    if kinds == {"str"}:
+        return fixed.astype("str")
+    if kinds == {"timestamp"} and len({str(v.tz) for v in present}) == 1:
+        return pd.to_datetime(fixed)
+    return fixed.astype(object)
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, float, np.number)):
+        return "number"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, pd.Timestamp):
+        return "timestamp"
+    return "other"
+
+
+def _encode_objects(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Object columns of mixed values -> JSON text (for Parquet); returns their names."""
+    names = [c for c in df.columns if df[c].dtype == object and not _is_list_column(df[c])]
+    if not names:
+        return df, names
+    out = df.copy()
+    for c in names:
+        out[c] = df[c].map(lambda v: json.dumps(_jsonable(v))).astype("str")
+    return out, names
+
+
+def _decode_objects(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    for c in names:
+        df[c] = df[c].map(lambda v: _unjson(json.loads(v))).astype(object)
+    return df
+
+
+def _is_list_column(col: pd.Series) -> bool:
+    return any(isinstance(v, list) for v in col.head(50))
 
 
 # ============================================================== json helpers

@@ -197,10 +197,8 @@ def fire_bars(clock: Any, date_rule: DateRule, time_rule: TimeRule | None, half_
     """Bar positions at which a scheduled function runs, sorted."""
     sessions = clock.session_labels
     mask = date_rule.mask(sessions, clock.calendar_sessions if not isinstance(date_rule, EveryDay) else None)
-    if not half_days and clock.frequency == "minute":
-        opens, closes = clock.session_bounds
-        full = (closes - opens).max()
-        mask &= np.asarray((closes - opens) >= full)
+    if not half_days:
+        mask &= ~clock.half_days
     session_ids = np.flatnonzero(mask)
     if clock.frequency == "daily":
         return session_ids.astype(np.int64)  # one bar per session

@@ -115,7 +115,7 @@ class Simulation:
         self.context = Context(algo)
         self.portfolio = Portfolio(self)
         self.records: dict[int, dict[str, Any]] = {}
-        self.logs: list[tuple[Any, str, str]] = []
+        self.logs: list[tuple[Any, str, str]] = self.book.log_sink  # strategy logs and engine warnings, in order
         self.settings = dict(settings or {})
         self._phase = "setup"
         self._synced_bar = -2
@@ -154,7 +154,7 @@ class Simulation:
         self.logs.append((self.current_dt(), level, message))
 
     def record(self, values: dict[str, Any]) -> None:
-        bar = max(self.data._i, self.lo)
+        bar = max(self.data._i + 1 if self._in_bts else self.data._i, self.lo)  # BTS belongs to the coming session
         session = int(self.clock.session_of_bar[min(bar, self.hi)])
         self.records.setdefault(session, {}).update(values)
 
@@ -315,7 +315,7 @@ def _make_algorithm(algorithm: Any, initialize: Any, handle_data: Any, before_tr
         raise TypeError("pass either an algorithm class/instance or initialize=/handle_data= functions, not both")
     if isinstance(algorithm, type) and issubclass(algorithm, TradingAlgorithm):
         algo = algorithm.__new__(algorithm)
-        TradingAlgorithm.__init__(algo)
+        TradingAlgorithm.__init__(algo, **params)  # a custom __init__ already sees the parameters
         if algorithm.__init__ is not TradingAlgorithm.__init__:
             algorithm.__init__(algo)
         _ensure_base(algo)

@@ -68,7 +68,8 @@ def staggered():
     a = frame(10)
     b = frame(10, base=50.0, step=2.0).iloc[3:].drop(index=a.index[6])
     c = frame(10, base=20.0).iloc[:8]
-    return (a, b, c), from_frames({"A": a, "B": b, "C": c})
+    frames = {"A": a, "B": b, "C": c}
+    return frames, from_frames(frames)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_current_every_field_matches_the_bar(single):
     assert [dt for dt, _ in rows] == list(df.index)
     for dt, got in rows:
         want = df.loc[dt]
-        for f in OHLCV + ["sma"]:
+        for f in [*OHLCV, "sma"]:
             assert same(float(got[f]), float(want[f])), (dt, f)
         assert got["price"] == want["close"]
 
@@ -106,14 +107,15 @@ def test_current_extra_column_is_nan_before_the_indicator_is_defined(single):
 
 
 def test_current_last_traded_is_the_last_bar_with_a_close(staggered):
-    (a, b, c), store = staggered
+    frames, store = staggered
+    a = frames["A"]
 
     def probe(context, data, assets, out):
         out.append((data.current_dt, data.current(assets[1], "last_traded"),
                     data.current(assets[0], "last_traded")))
 
     rows = run_probe(store, probe)
-    for dt, b_last, a_last in rows:
+    for dt, _, a_last in rows:
         assert a_last == dt
     by_dt = {dt: b_last for dt, b_last, _ in rows}
     idx = a.index
@@ -124,26 +126,27 @@ def test_current_last_traded_is_the_last_bar_with_a_close(staggered):
 
 
 def test_current_list_shapes(staggered):
-    (a, b, c), store = staggered
+    frames, store = staggered
+    a, b = frames["A"], frames["B"]
     t = a.index[4]
 
     def probe(context, data, assets, out):
         if data.current_dt == t:
-            A, B = assets[0], assets[1]
-            out.append((A, B, data.current([A, B], "close"), data.current(A, ["open", "close"]),
-                        data.current([A, B], ["open", "close", "price"])))
+            xa, xb = assets[0], assets[1]
+            out.append((xa, xb, data.current([xa, xb], "close"), data.current(xa, ["open", "close"]),
+                        data.current([xa, xb], ["open", "close", "price"])))
 
-    [(A, B, by_asset, by_field, both)] = run_probe(store, probe)
+    [(xa, xb, by_asset, by_field, both)] = run_probe(store, probe)
     assert isinstance(by_asset, pd.Series)
-    assert list(by_asset.index) == [A, B] and by_asset.name == "close"
-    assert by_asset[A] == a.loc[t, "close"] and by_asset[B] == b.loc[t, "close"]
+    assert list(by_asset.index) == [xa, xb] and by_asset.name == "close"
+    assert by_asset[xa] == a.loc[t, "close"] and by_asset[xb] == b.loc[t, "close"]
     assert isinstance(by_field, pd.Series)
-    assert list(by_field.index) == ["open", "close"] and by_field.name == A
+    assert list(by_field.index) == ["open", "close"] and by_field.name == xa
     assert by_field["open"] == a.loc[t, "open"]
     assert isinstance(both, pd.DataFrame)
-    assert list(both.index) == [A, B] and list(both.columns) == ["open", "close", "price"]
-    assert both.loc[B, "open"] == b.loc[t, "open"]
-    assert both.loc[A, "price"] == a.loc[t, "close"]
+    assert list(both.index) == [xa, xb] and list(both.columns) == ["open", "close", "price"]
+    assert both.loc[xb, "open"] == b.loc[t, "open"]
+    assert both.loc[xa, "price"] == a.loc[t, "close"]
 
 
 def test_current_accepts_a_symbol_string(single):
@@ -183,10 +186,13 @@ def test_history_series_ends_at_the_current_bar_at_every_bar(single):
 
     def probe(context, data, assets, out):
         out.append((data.current_dt, data.current(assets[0], "close"),
-                    data.history(assets[0], "close", 4, "1d"), assets[0]))
+                    data.history(assets[0], "close", 4, "1d"), assets[0],
+                    {n: data.history(assets[0], "close", n, "1d") for n in (1, 2, 7, 50)}))
 
     rows = run_probe(store, probe)
-    for i, (dt, close, hist, asset) in enumerate(rows):
+    for i, (dt, close, hist, asset, others) in enumerate(rows):
+        for n, h in others.items():
+            assert list(h.index) == list(df.index[max(0, i - n + 1):i + 1]), n
         assert isinstance(hist, pd.Series)
         assert hist.name == asset
         assert isinstance(hist.index, pd.DatetimeIndex)
@@ -221,24 +227,25 @@ def test_history_sees_bars_before_the_start_of_the_run(single):
 
 
 def test_history_list_shapes(staggered):
-    (a, b, c), store = staggered
+    frames, store = staggered
+    a, b = frames["A"], frames["B"]
     i = 5
     t = a.index[i]
 
     def probe(context, data, assets, out):
         if data.current_dt == t:
-            A, B = assets[0], assets[1]
-            out.append((A, B, data.history([A, B], "close", 3, "1d"),
-                        data.history(A, ["open", "volume"], 3, "1d"),
-                        data.history([A, B], ["open", "close"], 3, "1d")))
+            xa, xb = assets[0], assets[1]
+            out.append((xa, xb, data.history([xa, xb], "close", 3, "1d"),
+                        data.history(xa, ["open", "volume"], 3, "1d"),
+                        data.history([xa, xb], ["open", "close"], 3, "1d")))
 
-    [(A, B, by_asset, by_field, both)] = run_probe(store, probe)
+    [(xa, xb, by_asset, by_field, both)] = run_probe(store, probe)
     window = a.index[i - 2:i + 1]
 
     assert isinstance(by_asset, pd.DataFrame)
-    assert list(by_asset.columns) == [A, B] and list(by_asset.index) == list(window)
-    assert by_asset[A].tolist() == a.loc[window, "close"].tolist()
-    assert by_asset[B].tolist() == b.loc[window, "close"].tolist()
+    assert list(by_asset.columns) == [xa, xb] and list(by_asset.index) == list(window)
+    assert by_asset[xa].tolist() == a.loc[window, "close"].tolist()
+    assert by_asset[xb].tolist() == b.loc[window, "close"].tolist()
 
     assert isinstance(by_field, pd.DataFrame)
     assert list(by_field.columns) == ["open", "volume"] and list(by_field.index) == list(window)
@@ -247,10 +254,10 @@ def test_history_list_shapes(staggered):
     assert isinstance(both, pd.DataFrame)
     assert isinstance(both.index, pd.MultiIndex) and both.index.nlevels == 2
     assert list(both.columns) == ["open", "close"]
-    assert list(both.index) == [(d, s) for d in window for s in (A, B)]
+    assert list(both.index) == [(d, s) for d in window for s in (xa, xb)]
     for d in window:
-        assert both.loc[(d, A), "open"] == a.loc[d, "open"]
-        assert both.loc[(d, B), "close"] == b.loc[d, "close"]
+        assert both.loc[(d, xa), "open"] == a.loc[d, "open"]
+        assert both.loc[(d, xb), "close"] == b.loc[d, "close"]
 
 
 def test_minute_history_on_daily_data_is_a_clear_error(single):
@@ -283,6 +290,31 @@ def test_history_argument_errors(single):
         out.append(True)
 
     assert run_probe(store, probe) == [True]
+
+
+def test_history_frames_belong_to_the_caller(single):
+    df, store = single
+
+    def probe(context, data, assets, out):
+        frame_ = data.history([assets[0]], "close", 3, "1d")
+        frame_.iloc[-1, 0] = -1.0
+        by_symbol = data.history("X", "close", 3, "1d")
+        by_symbol.iloc[-1] = -1.0
+        out.append(data.current(assets[0], "close"))
+
+    assert run_probe(store, probe) == df["close"].tolist()  # the data itself is untouched
+def test_single_asset_history_series_can_be_modified_like_any_series(single):
+    df, store = single
+
+    def probe(context, data, assets, out):
+        prices = data.history(assets[0], "close", 3, "1d")
+        prices.iloc[-1] = -1.0  # e.g. a user patching a value before computing with it
+        prices.fillna(0.0, inplace=True)
+        out.append((prices.iloc[-1], data.current(assets[0], "close")))
+
+    rows = run_probe(store, probe)
+    assert [r[0] for r in rows] == [-1.0] * len(df)
+    assert [r[1] for r in rows] == df["close"].tolist()
 
 
 # ------------------------------------------------------------------ history, minute
@@ -341,12 +373,13 @@ def test_minute_history_1m_ends_at_the_current_minute_and_crosses_sessions(minut
 
 # ------------------------------------------------------------------ multi-asset alignment
 def test_missing_bars_are_nan_with_zero_volume_and_price_carried_forward(staggered):
-    (a, b, c), store = staggered
+    frames, store = staggered
+    a, b = frames["A"], frames["B"]
     idx = a.index
 
     def probe(context, data, assets, out):
-        B = assets[1]
-        out.append({f: data.current(B, f) for f in [*OHLCV, "price"]})
+        xb = assets[1]
+        out.append({f: data.current(xb, f) for f in [*OHLCV, "price"]})
 
     rows = run_probe(store, probe)
     for i in (0, 1, 2, 6):  # B has no bar
@@ -359,7 +392,7 @@ def test_missing_bars_are_nan_with_zero_volume_and_price_carried_forward(stagger
 
 
 def test_can_trade_and_is_stale(staggered):
-    (a, b, c), store = staggered
+    _, store = staggered
 
     def probe(context, data, assets, out):
         out.append(([data.can_trade(x) for x in assets], [data.is_stale(x) for x in assets],
@@ -381,7 +414,7 @@ def test_can_trade_and_is_stale(staggered):
 
 
 def test_history_of_a_late_starting_asset_is_nan_before_its_first_bar(staggered):
-    (a, b, c), store = staggered
+    _, store = staggered
 
     def probe(context, data, assets, out):
         out.append(data.history(assets[1], ["close", "volume"], 5, "1d"))

@@ -14,6 +14,8 @@ import math
 import pandas as pd
 import pytest
 from helpers import bars, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rustybt_nb.finance.commission import PerDollar, PerShare, PerTrade
 from rustybt_nb.finance.execution import LimitOrder, MarketOrder, StopLimitOrder, StopOrder
@@ -573,3 +575,99 @@ class TestCommission:
         assert res.perf["cash"].iloc[-1] == pytest.approx(_cash_identity(res))
         assert res.metrics["total_commission"] == pytest.approx(4.0)
         assert math.isclose(res.perf["portfolio_value"].iloc[-1], 100_086.0)
+
+
+# =========================================================================== many resting orders
+class TestManyRestingOrders:
+    def test_only_the_levels_the_bar_reaches_fill(self):
+        # buy limits 9.0 .. 9.8 and sell limits 10.2 .. 10.8 rest; bar 1 opens 10, trades 9.3 .. 10.5:
+        #   buys at 9.4, 9.6, 9.8 (>= low 9.3) fill at their limits; 9.0 and 9.2 stay open
+        #   sells at 10.2, 10.4 (<= high 10.5) fill at their limits; 10.6 and 10.8 stay open
+        buys = [9.0, 9.2, 9.4, 9.6, 9.8]
+        sells = [10.2, 10.4, 10.6, 10.8]
+
+        def place_all(a, c, d):
+            for p in buys:
+                a.order(c.asset, 1, limit_price=p)
+            for p in sells:
+                a.order(c.asset, -1, limit_price=p)
+
+        res = run({0: place_all}, bars([BASE, (10.0, 10.5, 9.3, 10.0)]))
+        filled = dict(zip(res.fills["order_id"], res.fills["price"]))
+        # ids: buys 1..5, sells 6..9
+        assert filled == {3: 9.4, 4: 9.6, 5: 9.8, 6: 10.2, 7: 10.4}
+        assert res.orders.set_index("id")["status"].to_dict() == {
+            1: "open", 2: "open", 3: "filled", 4: "filled", 5: "filled",
+            6: "filled", 7: "filled", 8: "open", 9: "open"}
+
+    def test_orders_at_the_same_level_fill_in_submission_order_under_a_cap(self):
+        # three buy limits at 9.5 for 60 each, cap 100/bar (volume 1000): bar 1 touches 9.5 ->
+        # id 1: 60, id 2: 40; bar 2 touches again -> id 2: 20, id 3: 60
+        store = bars([(*BASE, 1000), (10.0, 10.5, 9.4, 10.0, 1000), (10.0, 10.5, 9.4, 10.0, 1000)])
+        res = run({0: lambda a, c, d: [a.order(c.asset, 60, limit_price=9.5) for _ in range(3)]}, store,
+                  slippage=NoSlippage(volume_limit=0.1))
+        got = [(int(b), int(o), float(q)) for b, o, q in zip(res.fills["bar"], res.fills["order_id"], res.fills["qty"])]
+        assert got == [(1, 1, 60.0), (1, 2, 40.0), (2, 2, 20.0), (2, 3, 60.0)]
+
+    def test_limit_moved_out_of_reach_in_the_same_bar_does_not_fill(self):
+        # buy limit 9.8 would fill on bar 1 (low 9.5); moved to 9.0 before bar 1 -> no fill
+        store = bars([BASE, (10.0, 10.5, 9.5, 10.0), (10.0, 10.5, 9.5, 10.0)])
+        res = run({0: lambda a, c, d: a.modify_order(a.order(c.asset, 10, limit_price=9.8), limit_price=9.0)},
+                  store)
+        assert fills_of(res) == []
+        assert order_row(res)["limit"] == 9.0
+
+    def test_stop_moved_into_reach_fills(self):
+        # sell stop 8 (bar 1 low 9.5: not reached) moved to 9.6 while handling bar 1 -> bar 2 low 9.5: 9.6
+        store = bars([BASE, (10.0, 10.5, 9.5, 10.0), (10.0, 10.5, 9.5, 10.0)])
+        res = run({0: place(-10, stop_price=8.0), 1: lambda a, c, d: a.modify_order(1, stop_price=9.6)}, store)
+        assert fills_of(res) == [(2, -10.0, 9.6)]
+
+
+# =========================================================================== property: a reference matcher
+def _reference_fill(kind, buy, level, later, close_model):
+    """First (bar, price) at which the DESIGN.md table fills one order, or None.
+    ``later`` are the bars after the placing bar (numbered from 1)."""
+    for n, (o, h, lo, c) in enumerate(later, start=1):
+        if close_model:
+            o = h = lo = c
+        if kind == "market":
+            return n, o
+        if kind == "limit":
+            if (buy and o <= level) or (not buy and o >= level):
+                return n, o
+            if (buy and lo <= level) or (not buy and h >= level):
+                return n, level
+        else:  # stop
+            if (buy and o >= level) or (not buy and o <= level):
+                return n, o
+            if (buy and h >= level) or (not buy and lo <= level):
+                return n, level
+    return None
+
+
+_q = st.integers(min_value=36, max_value=44).map(lambda k: k / 4)  # 9.0 .. 11.0 in steps of 0.25
+
+
+@st.composite
+def _bar(draw):
+    o, c = draw(_q), draw(_q)
+    h = max(o, c) + draw(st.integers(0, 3)) / 4
+    lo = min(o, c) - draw(st.integers(0, 3)) / 4
+    return (o, h, lo, c)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(later=st.lists(_bar(), min_size=1, max_size=4), kind=st.sampled_from(["market", "limit", "stop"]),
+       buy=st.booleans(), level=_q, close_model=st.booleans())
+def test_single_order_matches_the_reference_rules(later, kind, buy, level, close_model):
+    kw = {"limit": {"limit_price": level}, "stop": {"stop_price": level}, "market": {}}[kind]
+    res = run({0: place(10 if buy else -10, **kw)}, bars([BASE, *later]),
+              fill_model="close" if close_model else "ohlc")
+    expected = _reference_fill(kind, buy, level, later, close_model)
+    got = fills_of(res)
+    if expected is None:
+        assert got == []
+        assert order_row(res)["status"] == "open"
+    else:
+        assert got == [(expected[0], 10.0 if buy else -10.0, expected[1])]

@@ -212,9 +212,6 @@ class TestUnknownAssets:
         ev = events_of(res, 1)
         assert list(ev["kind"]) == ["rejected"] and "ZZZ" in ev.loc[0, "reason"]
         assert len(res.fills) == 0
-
-    @pytest.mark.xfail(strict=True, reason="BUG: a rejected order for an unknown symbol records asset '?' "
-                                           "instead of the symbol the strategy asked for (OrderBook.create)")
     def test_rejected_unknown_asset_keeps_its_symbol(self):
         res = run({0: lambda a, c, d: a.order("ZZZ", 5)}, flat(3))
         assert orders_by_id(res).loc[1, "asset"] == "ZZZ"
@@ -238,7 +235,7 @@ class TestUnknownAssets:
         with pytest.raises(SymbolNotFound, match="AAPL"):
             run({}, bars([FLAT] * 3, symbol="AAPL"), symbol="AAPX")
 
-    def test_order_for_a_ticket_does_not_treat_it_as_an_asset_error(self):
+    def test_symbol_string_and_asset_reach_the_same_asset(self):
         # `order()` may be given an asset or a symbol string; both reach the same asset
         out = {}
         res = run({0: steps(keep("a", lambda a, c, d: a.order("X", 3)),
@@ -642,3 +639,69 @@ class TestTimeInForce:
                              lambda a, c: a.order(c.asset, 10, limit_price=9.0, time_in_force="IOC"))},
             flat(3), out=out)
         assert out["checked"] == 1
+
+
+# =========================================================================== more edges
+class TestMoreEdges:
+    def test_time_in_force_override_does_not_change_the_shared_style(self):
+        style = LimitOrder(9.0)
+        res = run({0: lambda a, c, d: (a.order(c.asset, 1, style=style, time_in_force="DAY"),
+                                       a.order(c.asset, 1, style=style))}, flat(4))
+        assert orders_by_id(res)["tif"].to_dict() == {1: "DAY", 2: "GTC"}
+        assert orders_by_id(res)["status"].to_dict() == {1: "expired", 2: "open"}
+        assert style.time_in_force == "GTC"
+
+    def test_order_on_the_last_bar_is_rejected_not_dropped(self):
+        # no bar follows the last one, so the order could never fill: rejected with a reason
+        res = run({2: lambda a, c, d: a.order(c.asset, 10)}, flat(3))
+        row = orders_by_id(res).loc[1]
+        assert row["status"] == "rejected" and row["reason"]
+        assert len(res.fills) == 0
+
+    def test_modify_of_a_canceled_order_is_refused(self):
+        out = {}
+
+        def go(a, c, d):
+            t = a.order(c.asset, 10, limit_price=8.0)
+            a.cancel_order(t)
+            out["ok"] = a.modify_order(t, limit_price=9.0)
+
+        res = run({0: go}, flat(3), out=out)
+        assert out["ok"] is False
+        assert orders_by_id(res).loc[1, ["status", "limit"]].tolist() == ["canceled", 8.0]
+        assert len(warnings_of(res)) == 1
+
+    def test_modify_limit_of_a_triggered_stop_limit(self):
+        # buy stop 11 / limit 10.8: bar 1 (high 11.3, closes up) triggers, no fill; while handling
+        # bar 1 the limit is raised to 11.2 -> bar 2 opens 11.1 <= 11.2: gap fill at 11.1
+        store = bars([FLAT, (10.5, 11.3, 10.4, 11.1), (11.1, 11.3, 11.0, 11.2)])
+        out = {}
+
+        def modify(a, c, d):
+            out["status"] = str(a.get_order(1).status)
+            out["ok"] = a.modify_order(1, limit_price=11.2)
+
+        res = run({0: lambda a, c, d: a.order(c.asset, 10, limit_price=10.8, stop_price=11.0), 1: modify},
+                  store, out=out)
+        assert out == {"status": "triggered", "ok": True}
+        assert res.fills[["bar", "price"]].values.tolist() == [[2, 11.1]]
+
+    def test_modify_stop_of_a_triggered_stop_limit_is_refused(self):
+        store = bars([FLAT, (10.5, 11.3, 10.4, 11.1), (11.1, 11.3, 11.0, 11.2)])
+        out = {}
+        res = run({0: lambda a, c, d: a.order(c.asset, 10, limit_price=10.8, stop_price=11.0),
+                   1: lambda a, c, d: out.update(ok=a.modify_order(1, stop_price=12.0))}, store, out=out)
+        assert out["ok"] is False
+        assert orders_by_id(res).loc[1, "stop"] == 11.0
+
+    def test_cancel_with_a_wrong_type_raises(self):
+        out = {}
+        run({0: expect_error(TypeError, "order", lambda a, c: a.cancel_order(1.5))}, flat(3), out=out)
+        assert out["checked"] == 1
+
+    def test_api_outside_a_run_raises(self):
+        from rustybt_nb import api
+        from rustybt_nb.errors import AlgorithmError
+
+        with pytest.raises(AlgorithmError):
+            api.order("X", 1)

@@ -9,6 +9,8 @@ Mon 16 Jan, Mon 20 Feb); minute checks use the synthetic AAPL minute sample of
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -238,6 +240,9 @@ def minute_hits(minute_nov):
         "close,half_days=False": (date_rules.every_day(), time_rules.market_close(), {"half_days": False}),
         "open,half_days=False": (date_rules.every_day(), time_rules.market_open(), {"half_days": False}),
         "close,half_days=True": (date_rules.every_day(), time_rules.market_close(), {"half_days": True}),
+        # offsets that fall outside the 13:00 early close: that session is skipped
+        "open+3h45": (date_rules.every_day(), time_rules.market_open(hours=3, minutes=45), {}),
+        "close-4h": (date_rules.every_day(), time_rules.market_close(hours=4), {}),
     })
     return fire_times(minute_nov, rules)
 
@@ -271,10 +276,21 @@ def test_every_minute_with_week_start_fires_on_all_bars_of_mondays(minute_hits):
     assert len(got) == 2 * 390
 
 
+def test_offset_beyond_an_early_close_skips_that_session(minute_hits):
+    full_days = [d for d in MINUTE_SESSIONS if d != EARLY_CLOSE]
+    assert minute_hits["open+3h45"] == [ny(d, "13:15") for d in full_days]
+    assert minute_hits["close-4h"] == [ny(d, "12:00") for d in full_days]
+
+
 def test_half_days_false_skips_the_early_close_session(minute_hits):
     assert minute_hits["close,half_days=False"] == [ny(d, "15:59") for d in MINUTE_SESSIONS if d != EARLY_CLOSE]
     got_open = minute_hits["open,half_days=False"]
     assert ny(EARLY_CLOSE, "09:31") not in got_open and len(got_open) == 8
+def test_half_days_false_skips_the_early_close_session_in_daily_mode():
+    store = load_sample("AAPL", start="2012-11-19", end="2012-11-30")
+    got = fired(store, date_rules.every_day(), half_days=False)
+    assert pd.Timestamp(EARLY_CLOSE) not in got
+    assert got == [pd.Timestamp(d) for d in MINUTE_SESSIONS if d != EARLY_CLOSE]
 
 
 def test_half_days_true_is_the_default(minute_hits):
@@ -392,14 +408,14 @@ def test_daily_mode_ignores_time_rule_and_fires_once_per_session(daily_hits):
 
 # ------------------------------------------------------------------ bad arguments
 def test_negative_minutes_is_refused_naming_the_argument():
-    with pytest.raises(ValueError, match="`minutes`.*-5"):
+    with pytest.raises(ValueError, match=r"`minutes`.*-5"):
         time_rules.market_open(minutes=-5)
     with pytest.raises(ValueError, match="`hours`"):
         time_rules.market_close(hours=-1)
 
 
 def test_non_int_days_offset_is_refused_naming_the_argument():
-    with pytest.raises(ValueError, match="`days_offset`.*'x'"):
+    with pytest.raises(ValueError, match=r"`days_offset`.*'x'"):
         date_rules.week_start(days_offset="x")
     with pytest.raises(ValueError, match="`days_offset`"):
         date_rules.month_end(days_offset=-1)
@@ -441,7 +457,9 @@ class BeforeStart(TradingAlgorithm):
 
     def before_trading_start(self, context, data):
         hist = data.history(context.asset, "close", 3, "1m")
-        context.log_.append(("bts", data.current_dt, data.current(context.asset, "close"), hist.index[-1]))
+        daily = data.history(context.asset, "close", 2, "1d")
+        context.log_.append(("bts", data.current_dt, data.current(context.asset, "close"), hist.index[-1],
+                             daily.index[-1], daily.iloc[-1]))
 
     def handle_data(self, context, data):
         context.log_.append(("handle", data.current_dt))
@@ -454,15 +472,35 @@ def test_before_trading_start_runs_once_per_session_seeing_only_the_previous_bar
     assert len(bts) == len(MINUTE_SESSIONS) - 1
     closes = minute_nov.to_frame("AAPL")["close"]
     prev_close_bar = [ny(d, "13:00" if d == EARLY_CLOSE else "16:00") for d in MINUTE_SESSIONS[:-1]]
-    for (_, dt, close, last_hist), want in zip(bts, prev_close_bar):
+    for (_, dt, close, last_hist, last_day, day_close), want in zip(bts, prev_close_bar):
         assert dt == want and last_hist == want
         assert close == closes[want]
+        # daily history from minutes ends with the previous, complete session
+        assert last_day == want.tz_convert(NY).normalize().tz_localize(None)
+        assert day_close == closes[want]
     # each call comes right before the session's first bar is handled
     for row in bts:
         i = out.index(row)
         assert out[i + 1][0] == "handle"
         assert out[i + 1][1].tz_convert(NY).strftime("%H:%M") == "09:31"
         assert out[i + 1][1] > row[1]
+
+
+def test_before_trading_start_of_the_first_session_sees_no_bar(minute_nov):
+    seen = []
+
+    def bts(context, data):
+        seen.append((data.current(context.asset, "close"), data.current(context.asset, "price"),
+                     data.can_trade(context.asset)))
+
+    def init(context):
+        context.asset = context.symbol("AAPL")
+
+    run_algorithm(initialize=init, handle_data=lambda c, d: None, before_trading_start=bts, data=minute_nov,
+                  end="2012-11-20")
+    assert len(seen) == 2
+    close, price, can_trade = seen[0]
+    assert math.isnan(close) and math.isnan(price) and can_trade is False
 
 
 def test_before_trading_start_daily_sees_previous_session(daily_q1):

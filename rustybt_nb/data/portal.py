@@ -188,8 +188,11 @@ class BarData:
                 "use '1d' or run with minute data (data_frequency='minute')"
             )
         i = self._i
-        if i < 0:
-            raise HistoryWindowError("history is not available before the first bar")
+        if i < 0:  # before the first bar of the data (before_trading_start of the first session)
+            empty = pd.DatetimeIndex([], dtype=self._dtype)
+            if not _is_list(assets) and not _is_list(fields):
+                return pd.Series([], index=empty, dtype=float, name=self._asset(assets))
+            return pd.DataFrame(index=empty, dtype=float)
         daily_from_minutes = freq == "daily" and self._store.frequency == "minute"
         if type(assets) is Asset and type(fields) is str and not daily_from_minutes:
             col = self._store.arrays[assets.sid].get(fields)
@@ -197,7 +200,7 @@ class BarData:
                 lo = i - bar_count + 1
                 if lo < 0:
                     lo = 0
-                return _series(col[lo:i + 1], self._dt_values[lo:i + 1], self._dtype, assets)
+                return _series(col[lo:i + 1].copy(), self._dt_values[lo:i + 1], self._dtype, assets)
         multi_a = _is_list(assets)
         multi_f = _is_list(fields)
         alist = [self._asset(a) for a in (assets if multi_a else [assets])]

@@ -45,15 +45,10 @@ def _epoch_ns(values: pd.Series) -> np.ndarray:
 
 
 def _schedule(calendar: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
-    import exchange_calendars as xcals
+    from ..calendars import exchange_calendar
 
-    # whole calendar years, so repeated calls share exchange_calendars' own cache
-    start = pd.Timestamp(year=first.year, month=1, day=1)
-    end = pd.Timestamp(year=last.year, month=12, day=31)
-    with warnings.catch_warnings():  # exchange_calendars' own pandas deprecation noise
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        return xcals.get_calendar(calendar, start=start, end=end).schedule
+    # shared with the simulation clock (same span -> one calendar build per process)
+    return exchange_calendar(calendar, first, last).schedule
 
 
 def minute_bars_from_daily(

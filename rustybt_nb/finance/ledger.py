@@ -157,9 +157,9 @@ class Ledger:
                 self._close_trade(trade, dt, bar)
                 trade = None
                 pos.cost_basis = 0.0
-                if new != 0:  # flipped: the rest opens the other side
+                if new != 0:  # flipped: the rest opens the other side (and carries the rest of the fee)
                     pos.cost_basis = price
-                    self._trade_in(asset, None, new, price, dt, bar, order_id)
+                    trade = self._trade_in(asset, None, new, price, dt, bar, order_id)
         if trade is not None:
             trade.commission += commission
             trade.max_size = max(trade.max_size, abs(new))

@@ -98,7 +98,7 @@ class OrderBook:
         self._gtd_orders: list[Order] = []
         self._cols = [(a["open"], a["high"], a["low"], a["close"], a["volume"], a["price"]) for a in store.arrays]
         self.contingency = Contingencies(self, same_bar)
-        self.warnings: list[tuple[Any, str]] = []  # (dt, message) for refusals the strategy should see
+        self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
 
     # ============================================================== helpers
     def dt_of(self, bar: int) -> Any:
@@ -231,7 +231,7 @@ class OrderBook:
         return True
 
     def warn(self, bar: int, message: str) -> None:
-        self.warnings.append((self.dt_of(max(bar, 0)), message))
+        self.log_sink.append((self.dt_of(max(bar, 0)), "WARNING", message))
 
     def modify(self, order: Order, bar: int, *, amount: float | None = None, limit_price: float | None = None,
                stop_price: float | None = None, trail_amount: float | None = None,

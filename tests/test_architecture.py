@@ -1,0 +1,140 @@
+"""The layering rule of DESIGN section 6 and the public import paths of section 2.
+
+The engine (everything under ``rustybt_nb/`` except the notebook layer
+``rustybt_nb/analytics/`` and ``rustybt_nb/research/``) never imports notebook or
+plotting packages, at module level or inside functions, and ``import rustybt_nb`` loads
+nothing heavy.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rustybt_nb
+
+PACKAGE_DIR = Path(rustybt_nb.__file__).resolve().parent
+NOTEBOOK_LAYER = ("analytics", "research")
+FORBIDDEN = ("IPython", "ipywidgets", "anywidget", "plotly", "dask", "tqdm")
+
+
+def engine_modules():
+    files = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        rel = path.relative_to(PACKAGE_DIR)
+        if rel.parts[0] in NOTEBOOK_LAYER:
+            continue
+        files.append(path)
+    return files
+
+
+def imported_roots(tree):
+    """(top-level package, line) of every import statement anywhere in ``tree``,
+    plus ``importlib.import_module('...')`` / ``__import__('...')`` calls with a literal name."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                found.append((node.module.split(".")[0], node.lineno))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in ("import_module", "__import__"):
+                found.append((node.args[0].value.split(".")[0], node.lineno))
+    return found
+
+
+def test_engine_module_list_is_not_empty():
+    names = {p.relative_to(PACKAGE_DIR).as_posix() for p in engine_modules()}
+    for expected in ("algorithm.py", "api.py", "simulation.py", "scheduling.py", "data/portal.py",
+                     "finance/order_book.py"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("path", engine_modules(), ids=lambda p: p.relative_to(PACKAGE_DIR).as_posix())
+def test_engine_module_imports_no_notebook_packages(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    bad = [(root, line) for root, line in imported_roots(tree) if root in FORBIDDEN]
+    assert not bad, f"{path.relative_to(PACKAGE_DIR)} imports {bad} (DESIGN section 6 forbids it in the engine)"
+
+
+def test_the_import_scanner_sees_imports_inside_functions():
+    src = "def f():\n    import plotly.express as px\n    from IPython.display import display\n" \
+          "    importlib.import_module('dask.dataframe')\n"
+    roots = {r for r, _ in imported_roots(ast.parse(src))}
+    assert {"plotly", "IPython", "dask"} <= roots
+
+
+def test_import_is_lazy_and_has_no_side_effects():
+    code = ("import rustybt_nb, sys; "
+            "print(sorted(m for m in ('pandas','numpy','exchange_calendars','IPython','plotly') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert proc.stderr == ""
+
+
+def test_top_level_names():
+    from rustybt_nb import TradingAlgorithm, run_algorithm
+
+    assert isinstance(TradingAlgorithm, type) and callable(run_algorithm)
+
+
+# DESIGN section 2, public paths. Not listed yet: ``rustybt_nb.setup_notebook``,
+# ``rustybt_nb.load_ipython_extension`` and ``rustybt_nb.analytics`` -- a later issue adds the
+# notebook layer; add them here then.
+PUBLIC_API = {
+    "rustybt_nb": ["TradingAlgorithm", "run_algorithm"],
+    "rustybt_nb.api": ["order", "order_value", "order_percent", "order_target", "order_target_value",
+                       "order_target_percent", "get_open_orders", "get_order", "cancel_order", "modify_order",
+                       "symbol", "symbols", "record", "schedule_function", "date_rules", "time_rules",
+                       "get_datetime", "set_slippage", "set_commission"],
+    "rustybt_nb.finance.execution": ["ExecutionStyle", "MarketOrder", "LimitOrder", "StopOrder", "StopLimitOrder",
+                                     "TrailingStopOrder", "TrailingStopLimitOrder", "BracketOrder", "OCOOrder"],
+    "rustybt_nb.finance.order": ["Order", "ORDER_STATUS"],
+    "rustybt_nb.finance.slippage": ["NoSlippage", "FixedSlippage", "FixedBasisPointsSlippage",
+                                    "VolumeShareSlippage"],
+    "rustybt_nb.finance.commission": ["NoCommission", "PerShare", "PerTrade", "PerDollar"],
+    "rustybt_nb.data": ["from_frame", "load_csv", "load_parquet", "load_sample", "BarStore"],
+}
+
+
+@pytest.mark.parametrize("module,name", [(m, n) for m, names in PUBLIC_API.items() for n in names])
+def test_public_name_is_importable(module, name):
+    mod = importlib.import_module(module)
+    assert getattr(mod, name) is not None
+    exec(f"from {module} import {name}", {})  # the form user code writes
+
+
+def test_execution_styles_share_the_base_class():
+    from rustybt_nb.finance import execution
+
+    for name in PUBLIC_API["rustybt_nb.finance.execution"]:
+        assert issubclass(getattr(execution, name), execution.ExecutionStyle)
+
+
+def test_order_status_is_a_str_enum():
+    from rustybt_nb.finance.order import ORDER_STATUS
+
+    expected = {"OPEN": "open", "HELD": "held", "TRIGGERED": "triggered", "PARTIALLY_FILLED": "partial",
+                "FILLED": "filled", "CANCELED": "canceled", "REJECTED": "rejected", "EXPIRED": "expired"}
+    for member, value in expected.items():
+        assert getattr(ORDER_STATUS, member) == value
+        assert isinstance(getattr(ORDER_STATUS, member), str)
+    assert ORDER_STATUS.CANCELLED is ORDER_STATUS.CANCELED
+
+
+def test_api_date_and_time_rules_are_the_algorithm_ones():
+    from rustybt_nb import TradingAlgorithm
+    from rustybt_nb.api import date_rules, time_rules
+
+    assert TradingAlgorithm.date_rules is date_rules
+    assert TradingAlgorithm.time_rules is time_rules
