@@ -72,6 +72,39 @@ class BacktestResult:
         ev = self.order_events
         return ev[ev["order_id"] == order_id] if order_id is not None else ev
 
+    def order_log_text(self, order_ids: list[int] | None = None, *, trailing: bool = False) -> str:
+        """The event log as text, one line per event in time order, with closed trades
+        interleaved where they close::
+
+            2018-01-12  #1   buy  1 market          fill          +1 @ 210.00  market order filled at the open
+
+        Trailing-stop moves are left out unless ``trailing=True``.
+        """
+        ev = self.order_events
+        if order_ids is not None:
+            ev = ev[ev["order_id"].isin(order_ids)]
+        if not trailing:
+            ev = ev[ev["kind"] != "trailed"]
+        orders = self.orders.set_index("id") if len(self.orders) else self.orders
+        rows: list[tuple[Any, int, str]] = []
+        for k, e in enumerate(ev.itertuples(index=False)):
+            o = orders.loc[e.order_id]
+            side = "buy " if o["amount"] > 0 else "sell"
+            desc = _style_text(o)
+            fill = f"{e.qty:+g} @ {e.price:.2f}" if e.qty == e.qty else ""
+            line = f"{_d(e.dt)}  #{e.order_id:<3} {side} {abs(o['amount']):<5g} {desc:<22} {e.kind:<13} " \
+                   f"{fill:<16} {e.reason}"
+            rows.append((e.dt, k, line.rstrip()))
+        trades = self.trades[~self.trades["is_open"]] if len(self.trades) else self.trades
+        for t in trades.itertuples(index=False):
+            if order_ids is not None and not set(t.order_ids) & set(order_ids):
+                continue
+            line = (f"{_d(t.exit_dt)}  trade closed: {t.direction} {t.size:g} {t.asset} "
+                    f"{t.entry_price:.2f} -> {t.exit_price:.2f}, pnl {t.pnl:+.2f}, net {t.net_pnl:+.2f}")
+            rows.append((t.exit_dt, len(rows) + 10**9, line))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return "\n".join(r[2] for r in rows)
+
     def summary(self) -> str:
         """A few lines: run settings, headline metrics, order counts."""
         s, m = self.settings, self.metrics
@@ -370,3 +403,19 @@ def _d(ts: Any) -> str:
         return "?"
     ts = pd.Timestamp(ts)
     return str(ts.date()) if ts == ts.normalize() else str(ts)
+
+
+def _style_text(o: pd.Series) -> str:
+    style = o["style"]
+    parts = [style.replace("_", " ")]
+    if o.get("role"):
+        parts.insert(0, str(o["role"]).replace("_", "-"))
+    if o["limit"] == o["limit"] and style in ("limit", "stop_limit"):
+        parts.append(f"{o['limit']:g}")
+    if o["stop"] == o["stop"] and style in ("stop", "stop_limit"):
+        parts.append(f"{o['stop']:g}")
+    if o["trail_amount"] == o["trail_amount"]:
+        parts.append(f"trail {o['trail_amount']:g}")
+    if o["trail_percent"] == o["trail_percent"]:
+        parts.append(f"trail {o['trail_percent']:.1%}")
+    return " ".join(parts)
