@@ -60,7 +60,7 @@ WORKER_TIMEOUT = 3600
 
 
 # ================================================================================ data
-def make_bars(n: int, frequency: str):
+def make_bars(n: int, frequency: str, sigma: float = SIGMA):
     """One asset's OHLCV bars plus ``sma10``/``sma50`` columns (lower-case names).
 
     The random draws are taken row by row from one seeded stream, so a shorter series
@@ -75,11 +75,11 @@ def make_bars(n: int, frequency: str):
         raise SystemExit(f"daily sizes above {MAX_DAILY} do not fit pandas' timestamp range; "
                          f"use --minute for bigger runs (got {n})")
     draws = np.random.default_rng(SEED).standard_normal((n, 5))
-    close = 100.0 * np.exp(np.cumsum(draws[:, 0] * SIGMA))
+    close = 100.0 * np.exp(np.cumsum(draws[:, 0] * sigma))
     prev_close = np.concatenate(([100.0], close[:-1]))
-    open_ = prev_close * np.exp(draws[:, 1] * SIGMA / 4)
-    high = np.maximum(open_, close) * np.exp(np.abs(draws[:, 2]) * SIGMA / 2)
-    low = np.minimum(open_, close) * np.exp(-np.abs(draws[:, 3]) * SIGMA / 2)
+    open_ = prev_close * np.exp(draws[:, 1] * sigma / 4)
+    high = np.maximum(open_, close) * np.exp(np.abs(draws[:, 2]) * sigma / 2)
+    low = np.minimum(open_, close) * np.exp(-np.abs(draws[:, 3]) * sigma / 2)
     volume = np.floor(50_000 + 20_000 * np.abs(draws[:, 4])) + 1.0
     if frequency == "daily":
         index = pd.date_range(DAILY_START, periods=n, freq="D")
@@ -367,7 +367,7 @@ def _maxrss_mb() -> float:
 def worker_engine(spec: dict[str, Any]) -> dict[str, Any]:
     """One engine, one strategy, one size, in this (fresh) process."""
     engine, strategy, n, frequency = spec["engine"], spec["strategy"], spec["bars"], spec["frequency"]
-    df = make_bars(n, frequency)
+    df = make_bars(n, frequency, spec.get("sigma", SIGMA))
     naive, caps = peer_frames(df)
     frame = {"rustybt_nb": df, "backtrader": naive, "backtesting": caps}[engine]
     del naive, caps
@@ -432,7 +432,9 @@ def micro_overhead(n: int) -> dict[str, Any]:
             "bare_us_per_call": bare / n * 1e6}
 
 
-def micro_history(n: int, frequency: str, per_bar: int) -> dict[str, Any]:
+def micro_history(n: int, frequency: str, per_bar: int, skip: int) -> dict[str, Any]:
+    """Times ``data.history(asset, 'close', 50, '1d')`` inside handle_data, from bar ``skip``
+    on (so every timed window is a full 50 sessions)."""
     from rustybt_nb import TradingAlgorithm, run_algorithm
     from rustybt_nb.data import from_frame
 
@@ -445,10 +447,11 @@ def micro_history(n: int, frequency: str, per_bar: int) -> dict[str, Any]:
 
         def handle_data(self, context, data):
             context.bars += 1
-            if context.bars <= 50:  # time full 50-bar windows only
-                data.history(context.asset, "close", 50, "1d")
+            if context.bars < skip:
                 return
             asset = context.asset
+            if context.bars == skip:  # one untimed call: first-use caches
+                data.history(asset, "close", 50, "1d")
             t0 = time.perf_counter()
             for _ in range(per_bar):
                 data.history(asset, "close", 50, "1d")
@@ -520,8 +523,8 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
     n = spec["bars"]
     return {
         "overhead": micro_overhead(n),
-        "history_daily": micro_history(min(n, 20_000), "daily", 10),
-        "history_minute": micro_history(5 * 1440, "minute", 2),
+        "history_daily": micro_history(min(n, 20_000), "daily", 10, 50),
+        "history_minute": micro_history(60 * 1440, "minute", 1, 50 * 1440),
         "matching": micro_matching(min(n, 10_000), (0, 1, 100)),
     }
 
@@ -603,6 +606,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--strategies", default=",".join(STRATEGIES), help="subset of S1,S2,S3")
     p.add_argument("--minute-strategies", default="S1", help="strategies to run on the minute bars (default S1)")
     p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    p.add_argument("--sigma", type=float, default=SIGMA,
+                   help=f"sd of the per-bar log return (default {SIGMA}); larger values stress the "
+                        "same-bar rules of S2/S3")
     p.add_argument("--output", default=str(RESULTS_PATH), help="JSON output path")
     p.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -636,12 +642,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(head)
     print("-" * len(head))
     for r in rows:
-        if "error" in r or r.get("na"):
-            print(f"{r['strategy']:<8} {r['bars']:>9} {r['frequency']:<6} {r['engine']:<12} "
-                  f"n/a: {r.get('error') or r.get('na')}")
+        if "error" in r:
+            print(f"{r['strategy']:<8} {r['bars']:>9} {r['frequency']:<6} {r['engine']:<12} n/a: {r['error']}")
             continue
         ratio = "-" if r["engine"] == "rustybt_nb" else _fmt(r.get("speed_ratio"), ".2f") + "x"
-        print(f"{r['strategy']:<8} {r['bars']:>9} {r['frequency']:<6} {r['engine']:<12} {r['prep_s']:>8.3f} "
+        name = r["engine"] + ("*" if r.get("note") else "")
+        print(f"{r['strategy']:<8} {r['bars']:>9} {r['frequency']:<6} {name:<12} {r['prep_s']:>8.3f} "
               f"{r['wall_s']:>8.3f} {r['bars'] / r['wall_s']:>10,.0f} {r['peak_mb']:>8.1f} "
               f"{r['n_trades']:>7} {ratio:>9}")
 
@@ -681,7 +687,7 @@ def check_trades(rows: list[dict[str, Any]]) -> tuple[bool, list[dict[str, Any]]
                 entry["sample"] = [
                     {"k": k, "ours": _fmt_trip(ours["trades"][k] if k < len(ours["trades"]) else None),
                      peer: _fmt_trip(other["trades"][k] if k < len(other["trades"]) else None)}
-                    for k in range(lo, lo + 3)
+                    for k in range(lo, min(lo + 3, max(len(ours["trades"]), len(other["trades"]))))
                 ]
             report.append(entry)
     return ok, report
@@ -699,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"rustybt_nb benchmark: {len(args.sizes)} daily size(s) {args.sizes}, minute {args.minute or 'skipped'}, "
           f"engines {', '.join(engines)}")
-    print(f"bars: seeded geometric random walk (seed {SEED}, sd {SIGMA} per bar), one asset; "
+    print(f"bars: seeded geometric random walk (seed {SEED}, sd {args.sigma} per bar), one asset; "
           f"fixed size {SHARES} shares; cash {CASH:g}; no commission, no slippage")
     print("each engine/strategy/size runs in a fresh subprocess; wall = load data into the engine + run + results "
           "(median of 3 for <= 20k bars); peak MB = ru_maxrss after a peak reset, minus the baseline after "
@@ -711,7 +717,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  running {strategy} {n:,} {freq} bars on {engine} ...", end="", flush=True)
             t0 = time.perf_counter()
             res = spawn({"kind": "engine", "engine": engine, "strategy": strategy, "bars": n, "frequency": freq,
-                         "repeats": repeats_for(n)})
+                         "repeats": repeats_for(n), "sigma": args.sigma})
             res.setdefault("engine", engine)
             res.update(strategy=strategy, bars=n, frequency=freq)
             if strategy == "S3" and engine == "backtesting":
@@ -727,12 +733,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== Strategies ==")
     for s in args.strategies:
         print(f"  {s}: {STRATEGY_TEXT[s]}")
-    print("  backtesting.py has no trailing stop order: its S3 row is an emulation (stop-loss ratcheted in next())")
+    print("  * backtesting.py has no trailing stop order: its S3 row is an emulation (a stop-loss ratcheted in "
+          "next())")
     print("  ours/peer = how many times faster rustybt_nb is than that peer (peer wall / our wall)\n")
     print_table(rows)
 
     trades_ok, report = check_trades(rows)
     print("\n== Trade parity (round trips: entry bar/price, exit bar/price) ==")
+    if not report:
+        print("  no peer results to compare")
     for e in report:
         need = "must match" if e["required"] else "informational"
         print(f"  {e['strategy']} {e['bars']:>9,} {e['frequency']:<6} ours {e['ours']:>6} vs {SHORT[e['peer']]:<5} "
@@ -760,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "environment": environment(),
-        "settings": {"sizes": args.sizes, "minute": args.minute, "engines": engines, "seed": SEED, "sigma": SIGMA,
+        "settings": {"sizes": args.sizes, "minute": args.minute, "engines": engines, "seed": SEED, "sigma": args.sigma,
                      "shares": SHARES, "cash": CASH, "targets": TARGETS, "strategies": STRATEGY_TEXT},
         "runs": [{k: v for k, v in r.items() if k != "trades"} for r in rows],
         "trade_parity": report,

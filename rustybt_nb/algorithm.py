@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from typing import TYPE_CHECKING, Any
 
 from .assets import Asset
@@ -124,34 +125,45 @@ class _AlgoLog:
 class Context:
     """The per-run namespace for user state (``context.asset = ...``). It also exposes
     the algorithm's API (``context.order(...)``, ``context.portfolio``), so helper
-    functions that take ``context`` work; those names cannot be assigned."""
+    functions that take ``context`` work; those names cannot be assigned.
+
+    The API names are read-only descriptors on the class (installed below), so user
+    attributes are plain instance attributes: no Python-level ``__setattr__`` runs when
+    a strategy stores its state on every bar.
+    """
 
     def __init__(self, algo: TradingAlgorithm) -> None:
-        object.__setattr__(self, "_algo", algo)
-
-    @property
-    def portfolio(self) -> Any:
-        return self._algo.portfolio
+        self.__dict__["_algo"] = algo
+        self.__dict__["_portfolio"] = None  # set by the simulation
 
     def __getattr__(self, name: str) -> Any:
-        if name in API_NAMES:
-            return getattr(self._algo, name)
+        if name.startswith("__"):
+            raise AttributeError(name)
         raise AttributeError(
             f"context has no attribute {name!r}; set it first (e.g. in initialize: context.{name} = ...)."
             f"{did_you_mean(name, [k for k in self.__dict__ if not k.startswith('_')])}"
         )
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in API_NAMES:
-            raise AttributeError(
-                f"`context.{name}` is part of the algorithm API and cannot be assigned; "
-                f"store your value under another name, e.g. context.my_{name} = ..."
-            )
-        object.__setattr__(self, name, value)
-
     def __repr__(self) -> str:
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         return f"Context({state})"
+
+
+def _refuse(name: str):
+    def setter(self: Context, value: Any) -> None:
+        raise AttributeError(
+            f"`context.{name}` is part of the algorithm API and cannot be assigned; "
+            f"store your value under another name, e.g. context.my_{name} = ..."
+        )
+
+    return setter
+
+
+def _forward(name: str):
+    def getter(self: Context) -> Any:
+        return getattr(self.__dict__["_algo"], name)
+
+    return getter
 
 
 class TradingAlgorithm:
@@ -475,6 +487,14 @@ API_NAMES = frozenset({
 })
 
 
+for _name in API_NAMES:
+    if _name == "portfolio":  # the hot one: a C-level getter of the simulation's Portfolio
+        setattr(Context, _name, property(operator.attrgetter("_portfolio"), _refuse(_name)))
+    else:
+        setattr(Context, _name, property(_forward(_name), _refuse(_name)))
+del _name
+
+
 def _order_id(value: Any) -> int:
     if isinstance(value, Order):
         return value.id
@@ -519,4 +539,7 @@ def _resolve_style(limit_price: Any, stop_price: Any, style: Any) -> ExecutionSt
         return LimitOrder(limit_price)
     if stop_price is not None:
         return StopOrder(stop_price)
-    return MarketOrder()
+    return _MARKET
+
+
+_MARKET = MarketOrder()  # the default style; never mutated (order() copies a style before changing it)

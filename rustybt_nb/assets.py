@@ -1,39 +1,35 @@
 """Tradable assets.
 
-An :class:`Asset` is a small immutable value: a symbol plus a numeric id (``sid``)
-that is its column position in the bar store it came from. Assets compare and hash
-by symbol, so an asset looked up twice (or rebuilt from a saved result) is the same
-dictionary key.
+An :class:`Asset` is a symbol with a numeric id (``sid``, its column in the bar store it
+came from). It is a ``str`` subclass: it hashes and compares as its symbol, so an asset
+looked up twice, rebuilt from a saved result, or written as ``'AAPL'`` finds the same
+dictionary entry — and dictionary lookups keyed by assets (positions, open orders) run
+at the speed of string keys.
 """
 
 from __future__ import annotations
 
 
-class Asset:
+class Asset(str):
     """A tradable instrument identified by its ``symbol``."""
 
-    __slots__ = ("exchange", "sid", "symbol")
-
-    def __init__(self, symbol: str, sid: int = -1, exchange: str = "") -> None:
+    def __new__(cls, symbol: str, sid: int = -1, exchange: str = "") -> Asset:
         if not isinstance(symbol, str) or not symbol:
             raise TypeError(f"`symbol` must be a non-empty str, got {symbol!r}")
-        object.__setattr__(self, "symbol", symbol)
-        object.__setattr__(self, "sid", int(sid))
-        object.__setattr__(self, "exchange", exchange)
+        obj = str.__new__(cls, symbol)
+        d = obj.__dict__
+        d["symbol"] = str(symbol)
+        d["sid"] = int(sid)
+        d["exchange"] = exchange
+        return obj
 
     def __setattr__(self, name: str, value: object) -> None:  # immutable value object
         raise AttributeError("Asset is immutable")
 
-    def __hash__(self) -> int:
-        return hash(self.symbol)
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Asset is immutable")
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Asset):
-            return self.symbol == other.symbol
-        return NotImplemented
-
-    def __lt__(self, other: Asset) -> bool:
-        return self.symbol < other.symbol
+    __hash__ = str.__hash__
 
     def __repr__(self) -> str:
         return f"Equity({self.sid} [{self.symbol}])"
@@ -43,3 +39,9 @@ class Asset:
 
     def __reduce__(self):
         return (Asset, (self.symbol, self.sid, self.exchange))
+
+    def __copy__(self) -> Asset:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Asset:
+        return self

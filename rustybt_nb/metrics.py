@@ -49,10 +49,11 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     max_dd = float(dd.min())
     # longest stretch (in sessions) below a previous peak
     under = (dd < 0).to_numpy()
-    longest = run = 0
-    for u in under:
-        run = run + 1 if u else 0
-        longest = max(longest, run)
+    if under.any():  # longest run of True: distance between the edges of the runs
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], under.astype(np.int8), [0]])))
+        longest = int((edges[1::2] - edges[0::2]).max())
+    else:
+        longest = 0
     closed = trades[~trades["is_open"]] if len(trades) else trades
     count = len(closed)
     wins = closed["net_pnl"] > 0 if count else pd.Series(dtype=bool)

@@ -195,33 +195,36 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         end_bars = np.zeros(0, dtype=np.int64)
     labels = clock.session_labels[sessions]
 
-    fills = pd.DataFrame(ledger.fills, columns=list(FILL_COLUMNS))
-    fill_bars = fills["bar"].to_numpy(dtype=np.int64) if len(fills) else np.zeros(0, dtype=np.int64)
+    fills = _frame(ledger.fills, FILL_COLUMNS, {"bar": np.int64, "order_id": np.int64, "qty": float, "price": float,
+                                                "commission": float, "realized_pnl": float, "position_after": float,
+                                                "cash_after": float, "bar_volume": float})
+    fill_bars = fills["bar"].to_numpy()
+    fills["dt"] = _bar_times(tz_index, fill_bars)
 
     # cash and positions after each session's last bar, from the fills
     k = np.searchsorted(fill_bars, end_bars, side="right") - 1
-    cash_hist = fills["cash_after"].to_numpy(dtype=float) if len(fills) else np.zeros(0)
+    cash_hist = fills["cash_after"].to_numpy()
     cash = np.where(k >= 0, cash_hist[np.maximum(k, 0)] if len(cash_hist) else 0.0, ledger.starting_cash)
     pos_value = np.zeros(len(end_bars))
     pos_parts: list[pd.DataFrame] = []
     cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
+    fill_assets = fills["asset"].to_numpy(dtype=object)
+    amt_hist = fills["position_after"].to_numpy()
     for asset in store.assets:
-        sel = np.flatnonzero(fills["asset"].to_numpy() == asset.symbol) if len(fills) else np.zeros(0, dtype=int)
+        sel = np.flatnonzero(fill_assets == asset.symbol) if len(fills) else np.zeros(0, dtype=int)
         if not len(sel):
             continue
-        b = fill_bars[sel]
-        amt_after = fills["position_after"].to_numpy(dtype=float)[sel]
-        j = np.searchsorted(b, end_bars, side="right") - 1
-        amount = np.where(j >= 0, amt_after[np.maximum(j, 0)], 0.0)
+        j = np.searchsorted(fill_bars[sel], end_bars, side="right") - 1
+        amount = np.where(j >= 0, amt_hist[sel][np.maximum(j, 0)], 0.0)
         basis = np.where(j >= 0, cost_hist[sel][np.maximum(j, 0)], 0.0)
         price = store.arrays[asset.sid]["price"][end_bars]
         value = np.where(amount != 0, amount * price, 0.0)
         pos_value += np.nan_to_num(value)
         held = amount != 0
         if held.any():
-            pos_parts.append(pd.DataFrame({"dt": labels[held], "asset": asset.symbol, "amount": amount[held],
-                                           "cost_basis": basis[held], "last_sale_price": price[held],
-                                           "market_value": value[held]}))
+            pos_parts.append(pd.DataFrame({"dt": labels[held], "asset": [asset.symbol] * int(held.sum()),
+                                           "amount": amount[held], "cost_basis": basis[held],
+                                           "last_sale_price": price[held], "market_value": value[held]}))
     pv = cash + pos_value
     prev = np.concatenate([[ledger.starting_cash], pv[:-1]])
     perf = pd.DataFrame({
@@ -238,40 +241,40 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         for col in rec.columns:
             name = col if col not in perf.columns else f"recorded_{col}"
             perf[name] = _clean_recorded(rec[col])
-    positions = pd.concat(pos_parts, ignore_index=True) if pos_parts else pd.DataFrame(columns=POSITION_COLUMNS)
-    positions["dt"] = _dt_column(positions["dt"], labels)
-    positions = positions.astype({"amount": "float64", "cost_basis": "float64", "last_sale_price": "float64",
-                                  "market_value": "float64"})
-    positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
+    if pos_parts:
+        positions = pd.concat(pos_parts, ignore_index=True)
+        if len(pos_parts) > 1:
+            positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
+    else:
+        positions = _frame([], POSITION_COLUMNS, {"amount": float, "cost_basis": float, "last_sale_price": float,
+                                                  "market_value": float})
+        positions["dt"] = _bar_times(labels, np.zeros(0, dtype=np.int64))
 
-    orders = pd.DataFrame([o.to_dict() for o in book.orders.values()], columns=ORDER_COLUMNS)
-    orders = orders.astype({"id": "int64", "amount": "float64", "filled": "float64", "limit": "float64",
-                            "stop": "float64", "commission": "float64", "avg_fill_price": "float64",
-                            "parent_id": "float64", "trail_amount": "float64", "trail_percent": "float64",
-                            "limit_offset": "float64"})
-    for col in ("created", "closed_at", "good_till"):
-        orders[col] = _dt_column(orders[col], tz_index)
-    events = pd.DataFrame(book.log, columns=EVENT_COLUMNS)
-    events = events.astype({"seq": "int64", "order_id": "int64", "bar": "int64", "qty": "float64",
-                            "price": "float64", "amount": "float64", "filled": "float64", "limit": "float64",
-                            "stop": "float64"})
-    events["dt"] = _dt_column(events["dt"], tz_index)
-    fills = fills.drop(columns=[]).astype({"qty": "float64", "price": "float64", "commission": "float64",
-                                           "realized_pnl": "float64", "position_after": "float64",
-                                           "cash_after": "float64", "bar_volume": "float64",
-                                           "bar": "int64", "order_id": "int64"})
-    fills["dt"] = _dt_column(fills["dt"], tz_index)
+    order_list = list(book.orders.values())
+    orders = _frame([_order_row(o) for o in order_list], ORDER_COLUMNS, {
+        "id": np.int64, "amount": float, "filled": float, "limit": float, "stop": float, "commission": float,
+        "avg_fill_price": float, "parent_id": float, "trail_amount": float, "trail_percent": float,
+        "limit_offset": float})
+    orders["created"] = _bar_times(tz_index, np.array([max(o.created_bar, 0) for o in order_list], dtype=np.int64))
+    orders["closed_at"] = _bar_times(tz_index, np.array(
+        [o.events[-1].bar if o.closed_at is not None else -1 for o in order_list], dtype=np.int64))
+    orders["good_till"] = _dt_column(orders["good_till"], tz_index)
+    events = _frame(book.log, EVENT_COLUMNS, {"seq": np.int64, "order_id": np.int64, "bar": np.int64,
+                                              "qty": float, "price": float, "amount": float, "filled": float,
+                                              "limit": float, "stop": float})
+    events["dt"] = _bar_times(tz_index, events["bar"].to_numpy())
 
     last = hi if hi >= lo else lo
     trade_rows = list(ledger.trades) + ledger.open_trade_rows(
         store.index[last], last, lambda a: float(store.arrays[a.sid]["price"][last]))
-    trades = pd.DataFrame(trade_rows, columns=TRADE_COLUMNS)
-    trades = trades.astype({"entry_bar": "float64", "exit_bar": "float64", "size": "float64",
-                            "entry_price": "float64", "exit_price": "float64", "pnl": "float64",
-                            "commission": "float64", "net_pnl": "float64", "return_pct": "float64",
-                            "bars_held": "float64", "is_open": "bool"})
-    for col in ("entry_dt", "exit_dt"):
-        trades[col] = _dt_column(trades[col], tz_index)
+    trades = _frame([tuple(t[c] for c in TRADE_COLUMNS) for t in trade_rows], TRADE_COLUMNS, {
+        "entry_bar": float, "exit_bar": float, "size": float, "entry_price": float, "exit_price": float,
+        "pnl": float, "commission": float, "net_pnl": float, "return_pct": float, "bars_held": float,
+        "is_open": bool})
+    entry = trades["entry_bar"].to_numpy()
+    exit_ = trades["exit_bar"].to_numpy()
+    trades["entry_dt"] = _bar_times(tz_index, np.where(entry == entry, entry, -1).astype(np.int64))
+    trades["exit_dt"] = _bar_times(tz_index, np.where(exit_ == exit_, exit_, -1).astype(np.int64))
 
     logs = pd.DataFrame(sim.logs, columns=LOG_COLUMNS)
     logs["dt"] = _dt_column(logs["dt"], tz_index)
@@ -285,6 +288,42 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
                 "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}"}
     return BacktestResult(perf, orders, events, fills, positions, trades, logs, metrics, dict(sim.settings),
                           run_info)
+
+
+def _frame(rows: list, columns: tuple | list, dtypes: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame from row tuples, built column by column (numeric columns straight
+    into numpy arrays of the given dtype)."""
+    cols = list(zip(*rows)) if rows else [() for _ in columns]
+    data: dict[str, Any] = {}
+    for name, values in zip(columns, cols):
+        dtype = dtypes.get(name)
+        if dtype is not None:
+            data[name] = np.array(values, dtype=dtype)
+        else:
+            data[name] = list(values) if values else np.array([], dtype=object)
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def _order_row(o: Any) -> tuple:
+    return (o.id, o.asset.symbol, o.style, o.amount, o.filled, o.limit, o.stop, o.status.value if o.status else None,
+            o.reason, None, None, o.avg_fill_price, o.commission, o.parent_id, list(o.child_ids), list(o.oco_ids),
+            o.role, o.trail_amount, o.trail_percent, o.limit_offset, o.tif, o.good_till, o.tag)
+
+
+def _bar_times(index: pd.DatetimeIndex, bars: np.ndarray) -> pd.Series:
+    """``index[bars]`` as a datetime column (NaT where ``bars < 0``), without building
+    Timestamp objects."""
+    bars = np.asarray(bars, dtype=np.int64)
+    values = index._data._ndarray  # datetime64 values (UTC when tz-aware)
+    if len(values):
+        out = values[np.clip(bars, 0, len(values) - 1)].astype("M8[ns]")
+    else:
+        out = np.zeros(len(bars), dtype="M8[ns]")
+    out[bars < 0] = np.datetime64("NaT")
+    col = pd.Series(out)
+    if index.tz is not None:
+        col = col.dt.tz_localize("UTC").dt.tz_convert(index.tz)
+    return col
 
 
 def _dt_column(values: pd.Series, like: pd.DatetimeIndex) -> pd.Series:

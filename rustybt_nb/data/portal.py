@@ -194,9 +194,16 @@ class BarData:
                 return pd.Series([], index=empty, dtype=float, name=self._asset(assets))
             return pd.DataFrame(index=empty, dtype=float)
         daily_from_minutes = freq == "daily" and self._store.frequency == "minute"
-        if type(assets) is Asset and type(fields) is str and not daily_from_minutes:
+        if type(assets) is Asset and type(fields) is str:
             col = self._store.arrays[assets.sid].get(fields)
             if col is not None:
+                if daily_from_minutes:
+                    s = int(self._session_of_bar[i])
+                    s0 = max(0, s - bar_count + 1)
+                    values = np.empty(s - s0 + 1)
+                    values[:-1] = self._daily_field(assets, fields)[s0:s]
+                    values[-1] = self._session_to_date(assets, fields)[i]
+                    return _series(values, self._label_values[s0:s + 1], self._label_dtype, assets)
                 lo = i - bar_count + 1
                 if lo < 0:
                     lo = 0
@@ -232,17 +239,59 @@ class BarData:
         s = int(self._session_of_bar[i])
         s0 = max(0, s - bar_count + 1)
         index = self._session_labels[s0:s + 1]
-        first = self._session_first_bar
 
         def get(a: Asset, f: str) -> np.ndarray:
             full = self._daily_field(a, f)[s0:s + 1].copy()
-            cols = self._store.arrays[a.sid]
-            lo = int(first[s])
-            part = slice(lo, i + 1)
-            full[-1] = _aggregate(f, cols, part)
+            full[-1] = self._session_to_date(a, f)[i]
             return full
 
         return index, get
+
+    @property
+    def _label_values(self) -> np.ndarray:
+        return self._session_labels._data._ndarray  # datetime64 values of the session labels
+
+    @property
+    def _label_dtype(self) -> Any:
+        return self._session_labels.dtype
+
+    def _session_to_date(self, a: Asset, f: str) -> np.ndarray:
+        """Per minute bar: field ``f`` aggregated over its session up to that bar
+        (open = first open, high = running max, low = running min, volume = running sum,
+        close and other fields = last value), built once per (asset, field)."""
+        if self._daily_cache is None:
+            self._daily_cache = {}
+        key = (a.sid, f, "to_date")
+        got = self._daily_cache.get(key)
+        if got is not None:
+            return got
+        v = self._store.arrays[a.sid][f]
+        starts = self._session_first_bar
+        ends = [*starts[1:].tolist(), len(v)]
+        out = np.empty(len(v))
+        for b, e in zip(starts.tolist(), ends):
+            seg = v[b:e]
+            if f == "volume":
+                out[b:e] = np.nancumsum(seg)
+            elif f == "high":
+                out[b:e] = np.fmax.accumulate(seg)
+            elif f == "low":
+                out[b:e] = np.fmin.accumulate(seg)
+            else:
+                ok = ~np.isnan(seg)
+                if not ok.any():
+                    out[b:e] = np.nan
+                    continue
+                if f == "open":
+                    first = int(np.argmax(ok))
+                    out[b:e] = seg[first]
+                    out[b:b + first] = np.nan
+                else:  # last value so far (close, price, extra fields)
+                    pos = np.where(ok, np.arange(len(seg)), -1)
+                    np.maximum.accumulate(pos, out=pos)
+                    out[b:e] = np.where(pos >= 0, seg[np.maximum(pos, 0)], np.nan)
+        self._daily_cache[key] = out
+        return out
 
     def _daily_field(self, a: Asset, f: str) -> np.ndarray:
         if self._daily_cache is None:

@@ -21,36 +21,37 @@ from ..assets import Asset
 
 
 class Position:
-    """A holding of one asset (Zipline's fields)."""
+    """A holding of one asset (Zipline's fields). ``last_sale_price`` is the asset's
+    price at the bar the strategy is handling (the last fill price when there is none)."""
 
-    __slots__ = ("_sale_bar", "_sale_date", "_sale_index", "amount", "asset", "cost_basis", "last_sale_price")
+    __slots__ = ("asset", "amount", "cost_basis", "_fill_price", "_fill_date", "_source")
 
     def __init__(self, asset: Asset, amount: float = 0, cost_basis: float = 0.0,
-                 last_sale_price: float = math.nan, last_sale_date: Any = None) -> None:
+                 last_sale_price: float = math.nan, last_sale_date: Any = None, source: Any = None) -> None:
         self.asset = asset
         self.amount = amount
         self.cost_basis = cost_basis
-        self.last_sale_price = last_sale_price
-        self._sale_date = last_sale_date
-        self._sale_index: Any = None  # a timeline and a position in it, resolved when read
-        self._sale_bar = -1
+        self._fill_price = last_sale_price
+        self._fill_date = last_sale_date
+        self._source = source  # the run's BarData: reads the current bar's price
+
+    @property
+    def last_sale_price(self) -> float:
+        src = self._source
+        if src is not None and src._i >= 0 and self.asset.sid >= 0:
+            px = src._mv[self.asset.sid]["price"][src._i]
+            if px == px:
+                return px
+        return self._fill_price
 
     @property
     def last_sale_date(self) -> Any:
-        if self._sale_index is not None:
-            return self._sale_index[self._sale_bar]
-        return self._sale_date
-
-    @last_sale_date.setter
-    def last_sale_date(self, value: Any) -> None:
-        self._sale_date = value
-        self._sale_index = None
-
-    def mark(self, price: float, index: Any, bar: int) -> None:
-        """Set the last sale price at ``index[bar]`` without building the timestamp."""
-        self.last_sale_price = price
-        self._sale_index = index
-        self._sale_bar = bar
+        src = self._source
+        if src is not None and src._i >= 0 and self.asset.sid >= 0:
+            px = src._mv[self.asset.sid]["price"][src._i]
+            if px == px:
+                return src._store.timestamp(src._i)
+        return self._fill_date
 
     @property
     def market_value(self) -> float:
@@ -70,10 +71,36 @@ class Position:
 
 
 class Positions(dict):
-    """``dict[Asset, Position]``; an asset not held reads as an empty position."""
+    """``dict[Asset, Position]`` of the assets held; an asset not held reads as an empty
+    position (amount 0). Use :func:`new_positions` to get one."""
+
+    mark_source: Any = None
 
     def __missing__(self, asset: Asset) -> Position:
-        return Position(asset)
+        return Position(asset, source=self.mark_source)
+
+
+class _EmptyPositions(dict):
+    """Cache of the empty position of each asset (created on first use, never changed)."""
+
+    def __init__(self, source: Any) -> None:
+        super().__init__()
+        self.source = source
+
+    def __missing__(self, asset: Asset) -> Position:
+        pos = self[asset] = Position(asset, source=self.source)
+        return pos
+
+
+def new_positions(source: Any = None) -> Positions:
+    """An empty :class:`Positions` whose misses (``positions[asset]`` of an asset not
+    held, read on nearly every bar by most strategies) are answered by a C-level lookup
+    in a cache of empty positions instead of a Python ``__missing__`` call."""
+    empties = _EmptyPositions(source)
+    cls = type("Positions", (Positions,), {"__missing__": empties.__getitem__, "__slots__": ()})
+    positions = cls()
+    positions.mark_source = source
+    return positions
 
 
 class _OpenTrade:
@@ -115,10 +142,10 @@ class Ledger:
     """Books fills into cash, positions and trades; keeps the change history the
     results are built from."""
 
-    def __init__(self, capital_base: float) -> None:
+    def __init__(self, capital_base: float, mark_source: Any = None) -> None:
         self.starting_cash = float(capital_base)
         self.cash = float(capital_base)
-        self.positions = Positions()
+        self.positions = new_positions(mark_source)
         self.fills: list[tuple] = []  # rows of FILL_COLUMNS
         self.trades: list[dict[str, Any]] = []
         self._open_trades: dict[Asset, _OpenTrade] = {}
@@ -134,7 +161,7 @@ class Ledger:
         self.total_commission += commission
         pos = self.positions.get(asset)
         if pos is None:
-            pos = self.positions[asset] = Position(asset)
+            pos = self.positions[asset] = Position(asset, source=self.positions.mark_source)
         old = pos.amount
         new = old + qty
         realized = 0.0
@@ -165,8 +192,8 @@ class Ledger:
             trade.max_size = max(trade.max_size, abs(new))
         pos.amount = new
         self.cost_basis_after.append(pos.cost_basis if new != 0 else 0.0)
-        pos.last_sale_price = price
-        pos.last_sale_date = dt
+        pos._fill_price = price
+        pos._fill_date = dt
         if new == 0:
             del self.positions[asset]
         self.realized_pnl += realized

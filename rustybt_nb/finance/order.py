@@ -117,6 +117,7 @@ class OrderEvent(NamedTuple):
 
 
 NAN = math.nan
+_new_event = tuple.__new__  # builds an OrderEvent without NamedTuple's Python-level __new__
 
 
 class Order:
@@ -315,10 +316,10 @@ def apply_event(
         order.reason = reason
     if after in TERMINAL:
         order.closed_at = dt
-    ev = OrderEvent(
+    ev = _new_event(OrderEvent, (
         len(log), order.id, dt, bar, kind.value, None if before is None else before.value, after.value,
         qty if qty else NAN, price, reason, order.amount, order.filled, order.limit, order.stop,
-    )
+    ))
     order.events.append(ev)
     log.append(ev)
     return ev

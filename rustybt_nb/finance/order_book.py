@@ -56,6 +56,7 @@ from .slippage import NoSlippage, SlippageModel
 
 E = EVENT
 S = ORDER_STATUS
+HELD, OPEN = S.HELD, S.OPEN  # plain names: enum attribute access is slow in the per-bar path
 TRAIL_REFERENCES = ("high_low", "close")
 
 
@@ -94,15 +95,22 @@ class OrderBook:
         self.levels: list[LevelIndex] = [LevelIndex() for _ in store.assets]  # what each bar must look at
         self.n_live = 0
         self._next_id = 1
+        self._dt_bar, self._dt = -2, None  # the last bar's timestamp (events come in bursts per bar)
         self._day_orders: list[Order] = []
         self._gtd_orders: list[Order] = []
         self._cols = [(a["open"], a["high"], a["low"], a["close"], a["volume"], a["price"]) for a in store.arrays]
+        self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
+        self._ohlc = fill_model == "ohlc"
         self.contingency = Contingencies(self, same_bar)
         self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
 
     # ============================================================== helpers
     def dt_of(self, bar: int) -> Any:
-        return self.store.timestamp(bar) if 0 <= bar < len(self.index) else None
+        if bar == self._dt_bar:
+            return self._dt
+        dt = self.store.timestamp(bar) if 0 <= bar < len(self.index) else None
+        self._dt_bar, self._dt = bar, dt
+        return dt
 
     def last_price(self, asset: Asset, bar: int) -> float:
         if bar < 0:
@@ -311,14 +319,25 @@ class OrderBook:
                 self._match_asset(sid, levels, i)
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
-        o_, h_, l_, c_, v_, _ = self._cols[sid]
-        o, h, lo, c, v = float(o_[i]), float(h_[i]), float(l_[i]), float(c_[i]), float(v_[i])
+        o_, h_, l_, c_, v_ = self._mvs[sid]
+        ohlc = self._ohlc
+        if ohlc:
+            h, lo = h_[i], l_[i]
+        else:
+            h = lo = c_[i]
+        if not levels.every:  # only resting orders: leave at once when no level is in reach
+            up, down = levels.up, levels.down
+            if (not up or h < up[0][0]) and (not down or lo > down[-1][0]):
+                return
+        o, c, v = o_[i], c_[i], v_[i]
         if c != c:  # the asset has no bar here
             return
-        ohlc = self.fill_model == "ohlc"
+        every = levels.every
+        if len(every) == 1 and not levels.up and not levels.down and self._trail_only(every[0], i, h, lo, c):
+            return
         candidates: list[tuple[Order, float]] = []
         for order in levels.reached(h, lo) if ohlc else levels.reached(c, c):
-            if order.eligible_bar > i or order.status is S.HELD:
+            if order.eligible_bar > i or order.status is HELD:
                 continue
             if ohlc:
                 price, reached = match_ohlc(order.style, order.amount > 0, order.triggered, order.stop,
@@ -339,6 +358,7 @@ class OrderBook:
                     self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached")
             if price == price:
                 candidates.append((order, price))
+        trailing: list[tuple[Order, float]] = []
         if candidates:
             if len(candidates) > 1:
                 candidates = self.contingency.resolve_same_bar(candidates, i, o, h, lo, c)
@@ -360,11 +380,42 @@ class OrderBook:
                     fill_price = min(fill_price, order.limit) if is_buy else max(fill_price, order.limit)
                 filled_on_bar += qty_abs
                 self.fill(order, qty, fill_price, i, v, self._fill_reason(order, price, o))
-        for order in list(levels.every):
-            if order.style in TRAILING and not order.triggered and order.status in LIVE \
-                    and order.eligible_bar <= i:
-                ref = (lo if order.amount > 0 else h) if order.trail_reference == "high_low" else c
+        for order in levels.every:
+            if order.style in TRAILING and not order.triggered and order.eligible_bar <= i:
+                buy = order.amount > 0
+                ref = (lo if buy else h) if order.trail_reference == "high_low" else c
+                amount = order.trail_amount
+                if amount is not None:
+                    new = ref + amount if buy else ref - amount
+                else:
+                    new = ref * (1 + order.trail_percent) if buy else ref * (1 - order.trail_percent)
+                if (new < order.stop) if buy else (new > order.stop):
+                    trailing.append((order, ref))
+        for order, ref in trailing:  # after the loop: a TRAILED event re-files nothing, but stay safe
+            if order.status in LIVE:
                 self._trail(order, ref, i)
+
+    def _trail_only(self, order: Order, i: int, h: float, lo: float, c: float) -> bool:
+        """Fast path for one working trailing stop: if this bar does not reach its level,
+        only ratchet it and return True; otherwise return False (full matching)."""
+        if order.style not in TRAILING or order.triggered or order.eligible_bar > i or order.status is HELD:
+            return False
+        buy = order.amount > 0
+        stop = order.stop
+        if self._ohlc:
+            if (h >= stop) if buy else (lo <= stop):
+                return False
+        elif (c >= stop) if buy else (c <= stop):
+            return False
+        ref = (lo if buy else h) if order.trail_reference == "high_low" else c
+        amount = order.trail_amount
+        if amount is not None:
+            new = ref + amount if buy else ref - amount
+        else:
+            new = ref * (1 + order.trail_percent) if buy else ref * (1 - order.trail_percent)
+        if (new < stop) if buy else (new > stop):
+            self._trail(order, ref, i)
+        return True
 
     def _fill_reason(self, order: Order, price: float, o: float) -> str:
         style = order.style
