@@ -30,11 +30,13 @@ from .metrics import compute_metrics
 if TYPE_CHECKING:
     from .simulation import Simulation
 
-FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs")
+FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs", "prices")
 EVENT_COLUMNS = list(OrderEvent._fields)
 ORDER_COLUMNS = ["id", "asset", "style", "amount", "filled", "limit", "stop", "status", "reason", "created",
                  "closed_at", "avg_fill_price", "commission", "parent_id", "child_ids", "oco_ids", "role",
-                 "trail_amount", "trail_percent", "limit_offset", "tif", "good_till", "tag"]
+                 "trail_amount", "trail_percent", "limit_offset", "tif", "good_till", "tag", "created_bar",
+                 "first_bar"]
+PRICE_COLUMNS = ["dt", "bar", "asset", "open", "high", "low", "close", "volume"]
 TRADE_COLUMNS = ["asset", "direction", "entry_dt", "exit_dt", "entry_bar", "exit_bar", "size", "entry_price",
                  "exit_price", "pnl", "commission", "net_pnl", "return_pct", "bars_held", "is_open", "order_ids"]
 POSITION_COLUMNS = ["dt", "asset", "amount", "cost_basis", "last_sale_price", "market_value"]
@@ -46,7 +48,8 @@ class BacktestResult:
 
     def __init__(self, perf: pd.DataFrame, orders: pd.DataFrame, order_events: pd.DataFrame, fills: pd.DataFrame,
                  positions: pd.DataFrame, trades: pd.DataFrame, logs: pd.DataFrame, metrics: pd.Series,
-                 settings: dict[str, Any], run_info: dict[str, Any]) -> None:
+                 settings: dict[str, Any], run_info: dict[str, Any], prices: pd.DataFrame | None = None,
+                 price_source: tuple[Any, int, int] | None = None) -> None:
         self.perf = perf
         self.orders = orders
         self.order_events = order_events
@@ -57,6 +60,18 @@ class BacktestResult:
         self.metrics = metrics
         self.settings = settings
         self.run_info = run_info
+        self._prices = prices
+        self._price_source = price_source  # (bar store, first bar, last bar) to build `prices` on demand
+
+    @property
+    def prices(self) -> pd.DataFrame:
+        """The simulated bars of every asset (long format: dt, bar, asset, OHLCV), for
+        charts; built from the bar store on first use."""
+        if self._prices is None:
+            self._prices = _price_frame(*self._price_source) if self._price_source else _frame(
+                [], PRICE_COLUMNS, {"bar": np.int64, "open": float, "high": float, "low": float, "close": float,
+                                    "volume": float})
+        return self._prices
 
     # ---------------------------------------------------------------- views
     @property
@@ -71,6 +86,41 @@ class BacktestResult:
         """The event log (optionally of one order)."""
         ev = self.order_events
         return ev[ev["order_id"] == order_id] if order_id is not None else ev
+
+    # ------------------------------------------------ notebook views (rustybt_nb.analytics)
+    def plot(self, **kwargs: Any) -> Any:
+        """Equity, drawdown and fills on price (a plotly figure); see
+        :func:`rustybt_nb.analytics.plot_result`."""
+        from .analytics.equity import plot_result
+
+        return plot_result(self, **kwargs)
+
+    def plot_order_timeline(self, **kwargs: Any) -> Any:
+        """One row per order, a segment per status, fills and links; see
+        :func:`rustybt_nb.analytics.plot_order_timeline`."""
+        from .analytics.timeline import plot_order_timeline
+
+        return plot_order_timeline(self, **kwargs)
+
+    def plot_trailing_stops(self, asset: Any = None, **kwargs: Any) -> Any:
+        """Price with each trailing stop's level over time; see
+        :func:`rustybt_nb.analytics.plot_trailing_stops`."""
+        from .analytics.trailing import plot_trailing_stops
+
+        return plot_trailing_stops(self, asset=asset, **kwargs)
+
+    def partial_fills(self, **kwargs: Any) -> Any:
+        """Every order that filled in several slices, slice by slice (a styled table);
+        see :func:`rustybt_nb.analytics.partial_fills`."""
+        from .analytics.tables import partial_fills
+
+        return partial_fills(self, **kwargs)
+
+    def orders_table(self, **kwargs: Any) -> Any:
+        """The orders as a styled table; see :func:`rustybt_nb.analytics.orders_table`."""
+        from .analytics.tables import orders_table
+
+        return orders_table(self, **kwargs)
 
     def order_log_text(self, order_ids: list[int] | None = None, *, trailing: bool = False) -> str:
         """The event log as text, one line per event in time order, with closed trades
@@ -254,7 +304,7 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     orders = _frame([_order_row(o) for o in order_list], ORDER_COLUMNS, {
         "id": np.int64, "amount": float, "filled": float, "limit": float, "stop": float, "commission": float,
         "avg_fill_price": float, "parent_id": float, "trail_amount": float, "trail_percent": float,
-        "limit_offset": float})
+        "limit_offset": float, "created_bar": np.int64, "first_bar": np.int64})
     orders["created"] = _bar_times(tz_index, np.array([max(o.created_bar, 0) for o in order_list], dtype=np.int64))
     orders["closed_at"] = _bar_times(tz_index, np.array(
         [o.events[-1].bar if o.closed_at is not None else -1 for o in order_list], dtype=np.int64))
@@ -287,7 +337,26 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
                 "orders": len(orders), "events": len(events), "completed": sim.error is None,
                 "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}"}
     return BacktestResult(perf, orders, events, fills, positions, trades, logs, metrics, dict(sim.settings),
-                          run_info)
+                          run_info, price_source=(store, lo, max(hi, lo - 1)))
+
+
+def _price_frame(store: Any, lo: int, hi: int) -> pd.DataFrame:
+    parts = []
+    bars = np.arange(lo, hi + 1, dtype=np.int64)
+    for a in store.assets:
+        cols = store.arrays[a.sid]
+        close = cols["close"][lo:hi + 1]
+        have = ~np.isnan(close)
+        if not have.any():
+            continue
+        part = pd.DataFrame({"bar": bars[have], "asset": [a.symbol] * int(have.sum()),
+                             **{f: cols[f][lo:hi + 1][have] for f in ("open", "high", "low", "close", "volume")}})
+        part.insert(0, "dt", _bar_times(store.index, part["bar"].to_numpy()))
+        parts.append(part)
+    if not parts:
+        return _frame([], PRICE_COLUMNS, {"bar": np.int64})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["bar", "asset"], kind="stable").reset_index(drop=True) if len(parts) > 1 else out
 
 
 def _frame(rows: list, columns: tuple | list, dtypes: dict[str, Any]) -> pd.DataFrame:
@@ -307,7 +376,8 @@ def _frame(rows: list, columns: tuple | list, dtypes: dict[str, Any]) -> pd.Data
 def _order_row(o: Any) -> tuple:
     return (o.id, o.asset.symbol, o.style, o.amount, o.filled, o.limit, o.stop, o.status.value if o.status else None,
             o.reason, None, None, o.avg_fill_price, o.commission, o.parent_id, list(o.child_ids), list(o.oco_ids),
-            o.role, o.trail_amount, o.trail_percent, o.limit_offset, o.tif, o.good_till, o.tag)
+            o.role, o.trail_amount, o.trail_percent, o.limit_offset, o.tif, o.good_till, o.tag, o.created_bar,
+            o.eligible_bar)
 
 
 def _bar_times(index: pd.DatetimeIndex, bars: np.ndarray) -> pd.Series:

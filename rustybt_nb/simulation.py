@@ -150,10 +150,14 @@ class Simulation:
             raise RuntimeError(f"set_{kind} can only be called in initialize (the run has started)")
         setattr(self.book, kind, model)
         self.settings[kind] = repr(model)
+        if kind == "slippage":
+            self.settings["volume_limit"] = model.volume_limit
 
     # -------------------------------------------------------------- run
-    def run(self) -> None:
-        algo, ctx, data, _book = self.algo, self.context, self.data, self.book
+    def run(self, progress: Any = None) -> None:
+        """Run every bar; ``progress(done, total)`` (optional) is called about 200 times."""
+        __tracebackhide__ = True  # IPython shows the strategy's frames, not the engine's
+        algo, ctx, data = self.algo, self.context, self.data
         from . import api
 
         api._push(algo)
@@ -162,7 +166,16 @@ class Simulation:
             data._i = self.lo - 1
             algo.initialize(ctx)
             self._phase = "run"
-            self._loop()
+            if progress is None:
+                self._loop(self.lo, self.hi + 1)
+            else:
+                total = self.hi - self.lo + 1
+                step = max(1, total // 200)
+                progress(0, total)
+                for start in range(self.lo, self.hi + 1, step):
+                    stop = min(start + step, self.hi + 1)
+                    self._loop(start, stop)
+                    progress(stop - self.lo, total)
         except BaseException as exc:
             self.error = exc
             raise
@@ -171,7 +184,8 @@ class Simulation:
             self._phase = "done"
             self.last_bar = data._i
 
-    def _loop(self) -> None:
+    def _loop(self, start: int, stop: int) -> None:
+        __tracebackhide__ = True
         algo, ctx, data, book, clock = self.algo, self.context, self.data, self.book, self.clock
         handle = algo.handle_data
         if type(algo).handle_data is TradingAlgorithm.handle_data and algo._funcs.get("handle_data") is None:
@@ -186,7 +200,7 @@ class Simulation:
         schedule = self.schedule
         next_sched = schedule.next_bar()
         self._sched_dirty = False
-        for i in range(self.lo, self.hi + 1):
+        for i in range(start, stop):
             if bts is not None and starts[i]:
                 data._i = i - 1
                 self._in_bts = True
@@ -225,6 +239,7 @@ def run_algorithm(
     same_bar: str = "stop_first",
     slippage: SlippageModel | None = None,
     commission: CommissionModel | None = None,
+    progress: Any = None,
     **params: Any,
 ):
     """Run a backtest and return a :class:`~rustybt_nb.results.BacktestResult`.
@@ -238,9 +253,13 @@ def run_algorithm(
     ``set_slippage``/``set_commission`` in ``initialize``). Other keyword arguments are
     strategy parameters (``self.params``).
 
+    ``progress(done_bars, total_bars)``, if given, is called about 200 times during the
+    run (the notebook layer draws a progress bar with it).
+
     If the strategy raises, the exception propagates with the partial result attached
     as ``exc.partial_result``.
     """
+    __tracebackhide__ = True
     from .data.loaders import as_bar_store
     from .results import build_result
 
@@ -262,6 +281,7 @@ def run_algorithm(
         "capital_base": float(capital_base), "fill_model": fill_model, "trail_reference": trail_reference,
         "same_bar": same_bar, "slippage": repr(slippage or NoSlippage()),
         "commission": repr(commission or NoCommission()), "params": dict(algo.params),
+        "volume_limit": (slippage or NoSlippage()).volume_limit,
         "synthetic": bool(store.meta.get("synthetic", False)),
     }
     sim = Simulation(algo, store, lo=lo, hi=hi, capital_base=capital_base, fill_model=fill_model,
@@ -270,7 +290,7 @@ def run_algorithm(
     t0 = time.perf_counter()
     with _fewer_full_collections():
         try:
-            sim.run()
+            sim.run(progress)
         except Exception as exc:
             with contextlib.suppress(Exception):  # never hide the user's error behind ours
                 exc.partial_result = build_result(sim, time.perf_counter() - t0)  # type: ignore[attr-defined]
