@@ -138,7 +138,8 @@ def test_backtest_cell_renders_metrics_and_the_three_views(lab):
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         # every cell has run when the last one printed the summary
         page.wait_for_function(
-            "[...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.innerText.includes('Backtest LabCheck'))",
+            "[...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".some(e => e.innerText.includes('Backtest LabCheck'))",
             timeout=180_000)
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
 
