@@ -15,12 +15,16 @@ _LAZY = {
     "BacktestResult": ("rustybt_nb.results", "BacktestResult"),
     "load_sample": ("rustybt_nb.data", "load_sample"),
     "from_frame": ("rustybt_nb.data", "from_frame"),
+    "setup_notebook": ("rustybt_nb.analytics.setup", "setup_notebook"),
+    "load_ipython_extension": ("rustybt_nb.analytics", "load_ipython_extension"),
 }
 
 __all__ = [*_LAZY, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .algorithm import TradingAlgorithm  # noqa: F401
+    from .analytics import load_ipython_extension  # noqa: F401
+    from .analytics.setup import setup_notebook  # noqa: F401
     from .data import from_frame, load_sample  # noqa: F401
     from .results import BacktestResult  # noqa: F401
     from .simulation import run_algorithm  # noqa: F401

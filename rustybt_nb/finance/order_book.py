@@ -101,6 +101,7 @@ class OrderBook:
         self._cols = [(a["open"], a["high"], a["low"], a["close"], a["volume"], a["price"]) for a in store.arrays]
         self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
         self._ohlc = fill_model == "ohlc"
+        self._one_asset = len(store.assets) == 1
         self.contingency = Contingencies(self, same_bar)
         self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
 
@@ -314,6 +315,11 @@ class OrderBook:
         """Match every working order against bar ``i`` (see module docstring)."""
         if self._gtd_orders:
             self._expire_gtd(i)
+        if self._one_asset:
+            levels = self.levels[0]
+            if levels.where:
+                self._match_asset(0, levels, i)
+            return
         for sid, levels in enumerate(self.levels):
             if levels.where:
                 self._match_asset(sid, levels, i)
