@@ -364,7 +364,7 @@ class OrderBook:
                     self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached")
             if price == price:
                 candidates.append((order, price))
-        trailing: list[tuple[Order, float]] = []
+        trailing: list[Order] = []
         if candidates:
             if len(candidates) > 1:
                 candidates = self.contingency.resolve_same_bar(candidates, i, o, h, lo, c)
@@ -388,18 +388,10 @@ class OrderBook:
                 self.fill(order, qty, fill_price, i, v, self._fill_reason(order, price, o))
         for order in levels.every:
             if order.style in TRAILING and not order.triggered and order.eligible_bar <= i:
-                buy = order.amount > 0
-                ref = (lo if buy else h) if order.trail_reference == "high_low" else c
-                amount = order.trail_amount
-                if amount is not None:
-                    new = ref + amount if buy else ref - amount
-                else:
-                    new = ref * (1 + order.trail_percent) if buy else ref * (1 - order.trail_percent)
-                if (new < order.stop) if buy else (new > order.stop):
-                    trailing.append((order, ref))
-        for order, ref in trailing:  # after the loop: a TRAILED event re-files nothing, but stay safe
+                trailing.append(order)
+        for order in trailing:  # after the loop over `every`: a moved level is an event
             if order.status in LIVE:
-                self._trail(order, ref, i)
+                self._ratchet(order, h, lo, c, i)
 
     def _trail_only(self, order: Order, i: int, h: float, lo: float, c: float) -> bool:
         """Fast path for one working trailing stop: if this bar does not reach its level,
@@ -413,14 +405,7 @@ class OrderBook:
                 return False
         elif (c >= stop) if buy else (c <= stop):
             return False
-        ref = (lo if buy else h) if order.trail_reference == "high_low" else c
-        amount = order.trail_amount
-        if amount is not None:
-            new = ref + amount if buy else ref - amount
-        else:
-            new = ref * (1 + order.trail_percent) if buy else ref * (1 - order.trail_percent)
-        if (new < stop) if buy else (new > stop):
-            self._trail(order, ref, i)
+        self._ratchet(order, h, lo, c, i)
         return True
 
     def _fill_reason(self, order: Order, price: float, o: float) -> str:
@@ -445,7 +430,14 @@ class OrderBook:
         self.ledger.apply_fill(order.id, order.asset, qty, price, commission, self.dt_of(bar), bar, bar_volume)
         self.contingency.on_fill(order, qty, bar)
 
+    def _ratchet(self, order: Order, h: float, lo: float, c: float, bar: int) -> None:
+        """Move a working trailing stop toward this bar's price (high/low or close)."""
+        buy = order.amount > 0
+        self._trail(order, (lo if buy else h) if order.trail_reference == "high_low" else c, bar)
+
     def _trail(self, order: Order, ref: float, bar: int, reanchor: bool = False) -> None:
+        """Tighten the level to ``ref`` -/+ the trail if that is tighter (never loosen);
+        every move is a TRAILED event."""
         if ref != ref:
             return
         new = trail_level(order.amount > 0, ref, order.trail_amount, order.trail_percent)
