@@ -213,8 +213,7 @@ def time_labels(times: np.ndarray, daily: bool | None = None) -> list[str]:
         daily = is_daily(times)
     unit = "D" if daily else "m"
     out = np.datetime_as_string(times.astype(f"M8[{unit}]"), unit=unit)
-    text = [s.replace("T", " ") for s in out.tolist()]
-    return ["" if s == "NaT" else s for s in text]
+    return ["" if s == "NaT" else s.replace("T", " ") for s in out.tolist()]
 
 
 def run_end(result: Any) -> np.datetime64:

@@ -341,11 +341,14 @@ class _TimelineData:
         out = []
         rows = max(len(self.labels), 1)
         width = 9 if rows <= 25 else (6 if rows <= VISIBLE_ROWS * 2 else 4)
+        # one trace type for the whole figure, so that layers stack the same way in SVG and WebGL
+        total = sum(len(acc[0]) for acc in (*self.seg.values(), *self.term.values(), self.link, self.oco))
+        cls = scatter_class(go, total + len(self.fill_x))
         for status, acc in self.seg.items():
             if not acc[0]:
                 continue
             x, y, h = _arrays(acc)
-            out.append(scatter_class(go, len(x))(
+            out.append(cls(
                 x=x, y=y, mode="lines", name=status, legendgroup=status, hovertext=h, hoverinfo="text",
                 line={"color": STATUS_COLORS[status], "width": width}, connectgaps=False))
         if len(self.fill_x):
@@ -353,7 +356,7 @@ class _TimelineData:
                                               ("sell fills", self.fill_qty < 0, "triangle-down", SELL_COLOR)):
                 if not mask.any():
                     continue
-                out.append(scatter_class(go, int(mask.sum()))(
+                out.append(cls(
                     x=self.fill_x[mask], y=self.fill_y[mask], mode="markers", name=name, legendgroup="fills",
                     marker={"color": color, "size": self.fill_size[mask], "symbol": symbol,
                             "line": {"width": 0.5, "color": "#333333"}, "opacity": 0.9},
@@ -364,7 +367,7 @@ class _TimelineData:
             x, y, h = _arrays(acc)
             symbol = TERMINAL_SYMBOLS[status]
             ring = symbol.endswith("-open")
-            out.append(scatter_class(go, len(x))(
+            out.append(cls(
                 x=x, y=y, mode="markers", name=status, legendgroup=status, hovertext=h, hoverinfo="text",
                 marker={"color": STATUS_COLORS[status], "symbol": symbol, "size": 16 if ring else 10,
                         "line": {"width": 2 if ring else 0, "color": STATUS_COLORS[status]}}))
@@ -373,7 +376,7 @@ class _TimelineData:
             if not acc[0]:
                 continue
             x, y, h = _arrays(acc)
-            out.append(scatter_class(go, len(x))(
+            out.append(cls(
                 x=x, y=y, mode="lines", name=name, line={"color": color, "width": 1.2, "dash": dash},
                 hovertext=h, hoverinfo="text", opacity=0.8))
         return out
