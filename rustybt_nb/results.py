@@ -160,7 +160,7 @@ class BacktestResult:
         s, m = self.settings, self.metrics
         st = self.orders["status"].value_counts() if len(self.orders) else pd.Series(dtype=int)
         counts = ", ".join(f"{k} {v}" for k, v in st.items()) or "none"
-        synth = " (synthetic minute bars)" if s.get("synthetic") else ""
+        synth = ", synthetic minute bars" if s.get("synthetic") else ""
         lines = [
             f"Backtest {s.get('algorithm', '?')} on {', '.join(s.get('symbols', []))} "
             f"({s.get('frequency')}{synth}), {_d(s.get('start'))} -> {_d(s.get('end'))}, "

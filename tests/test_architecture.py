@@ -88,11 +88,11 @@ def test_top_level_names():
     assert isinstance(TradingAlgorithm, type) and callable(run_algorithm)
 
 
-# DESIGN section 2, public paths. Not listed yet: ``rustybt_nb.setup_notebook``,
-# ``rustybt_nb.load_ipython_extension`` and ``rustybt_nb.analytics`` -- a later issue adds the
-# notebook layer; add them here then.
+# DESIGN section 2, public paths (the notebook layer included).
 PUBLIC_API = {
-    "rustybt_nb": ["TradingAlgorithm", "run_algorithm"],
+    "rustybt_nb": ["TradingAlgorithm", "run_algorithm", "setup_notebook", "load_ipython_extension"],
+    "rustybt_nb.analytics": ["setup_notebook", "load_ipython_extension", "plot_result", "plot_order_timeline",
+                             "plot_trailing_stops", "partial_fills", "partial_fill_table", "orders_table"],
     "rustybt_nb.api": ["order", "order_value", "order_percent", "order_target", "order_target_value",
                        "order_target_percent", "get_open_orders", "get_order", "cancel_order", "modify_order",
                        "symbol", "symbols", "record", "schedule_function", "date_rules", "time_rules",

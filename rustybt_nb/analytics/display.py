@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -173,6 +174,12 @@ def _status_counts(orders: Any) -> list[tuple[str, int]]:
     return known + other
 
 
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr`` without memory addresses (so the HTML is the same on every run), shortened."""
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _text(value: Any) -> str:
     return "" if _missing(value) else str(value)
 
@@ -250,7 +257,7 @@ def result_html(result: Any) -> str:
     else:
         orders_line = "no orders"
     params = s.get("params") or {}
-    params_text = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    params_text = ", ".join(f"{k}={_short_repr(v)}" for k, v in params.items())
     settings_line = (f'capital {_esc(_num(s.get("capital_base")))} · fill model {_esc(s.get("fill_model", "?"))}'
                      f' · slippage {_esc(s.get("slippage", "?"))} · commission {_esc(s.get("commission", "?"))}')
     if params_text:

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import linecache
 import math
 import os
 import re
 import shlex
+import sys
 import types
 import weakref
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -138,7 +140,7 @@ def _execute_cell(cell: str, namespace: MutableMapping[str, Any], shell: Any, he
     if shell is not None:
         source = shell.transform_cell(cell)
         offset += _leading_blank_lines(cell) - _leading_blank_lines(source)  # IPython drops leading blank lines
-        number = getattr(shell, "execution_count", 0)
+        number = _cell_number(shell)
         filename = shell.compile.cache(shown, number, raw_code=shown + "\n# %%backtest body")
         code = shell.compile("\n" * offset + source, filename, "exec")
         globals_ = shell.user_global_ns if namespace is shell.user_ns else namespace
@@ -151,6 +153,19 @@ def _execute_cell(cell: str, namespace: MutableMapping[str, Any], shell: Any, he
         code = compile("\n" * offset + cell, filename, "exec")
         exec(code, namespace)  # running the user's cell is the point
     return filename
+
+
+def _cell_number(shell: Any) -> int:
+    """The ``In[n]`` number of the cell running now: the one whose code called us (found
+    on the stack), else the shell's count (IPython counts up before running a cell)."""
+    names = getattr(shell.compile, "_filename_map", {})
+    frame = sys._getframe(1)
+    while frame is not None:
+        number = names.get(frame.f_code.co_filename)
+        if number is not None:
+            return int(number)
+        frame = frame.f_back
+    return max(int(getattr(shell, "execution_count", 1)) - 1, 0)
 
 
 def _leading_blank_lines(text: str) -> int:
@@ -504,7 +519,10 @@ def run_backtest_cell(
     if algo is not None:
         _check_params(algo, params)
 
-    store = _resolve_data(_DEFAULT_DATA if data is None else data, namespace, symbols, frequency, start, end)
+    if data is None:  # the default sample, never a namespace variable that happens to be called AAPL
+        store = _resolve_data(_DEFAULT_DATA, {}, symbols, frequency, start, end)
+    else:
+        store = _resolve_data(data, namespace, symbols, frequency, start, end)
     _check_window(store, start, end)
 
     with make_progress(disable=None if progress is None else not progress) as bar:
@@ -653,9 +671,9 @@ def draws_figures(shell: Any) -> bool:
 
 def _store_as_value(shell: Any, result: Any) -> None:
     """Make ``result`` the cell's value (``_``, ``Out[n]``) without displaying it."""
-    try:
+    with contextlib.suppress(Exception):  # a shell without IPython's output cache
         shell.displayhook.update_user_ns(result)
-    except Exception:  # a shell without the output cache
+    if shell.user_ns.get("_") is not result:  # the cache is off (cache_size=0)
         shell.user_ns["_"] = result
 
 

@@ -97,6 +97,10 @@ class ProgressBar:
             return
         self.closed = True
         if self.bar is not None:
+            if self.bar.total and self.bar.n < self.bar.total:
+                # stopped early (the strategy raised): the traceback says why, so let the bar vanish
+                # instead of staying behind as a red notebook widget
+                self.bar.total = self.bar.n
             self.bar.close()
 
     def __enter__(self) -> ProgressBar:
