@@ -382,10 +382,11 @@ def test_plot_result_minute_run_uses_utc_times():
     last_bar = res.prices.groupby(res.prices["dt"].dt.date)["dt"].max().dt.tz_convert(None)
     assert times(tr["portfolio value"]["x"]) == list(last_bar)
     assert fig.layout.xaxis3.title.text == "time (UTC)"
-    # thousands of bars: the price line uses WebGL, and the trailing view draws a line, not candles
-    assert tr["AAPL close"]["type"] == "scattergl"
+    # thousands of bars: plain SVG lines (WebGL only above WEBGL_THRESHOLD points: starting WebGL contexts
+    # costs more than drawing a few thousand points), and the trailing view draws a line, not candles
+    assert tr["AAPL close"]["type"] == "scatter"
     trail_fig = plot_trailing_stops(res, max_candles=100)
-    assert trail_fig.data[0].type == "scattergl"
+    assert trail_fig.data[0].type == "scatter"
     assert any(t.name.endswith("trailing stop") for t in trail_fig.data)
 
 
@@ -412,7 +413,7 @@ def test_trailing_step_line_follows_the_event_log(trail):
     assert line["line"]["shape"] == "hv"
     assert list(values(line["y"])) == stops["stop"].tolist() == [98.0, 102.0, 104.0, 104.0]
     assert times(line["x"]) == list(stops["dt"])
-    assert "trailed to 102.0000 from high 104.0000" in line["hovertext"][1]
+    assert "trailed: stop 102 (high 104.0000)" in line["hovertext"][1]
     # the trigger (at the stop) and the fill (at the fill price) are marked
     assert list(values(tr["trigger"]["y"])) == [104.0] and times(tr["trigger"]["x"]) == [day("2021-01-08")]
     assert list(values(tr["trailing fills"]["y"])) == [104.0]

@@ -38,25 +38,28 @@ from rustybt_nb.finance.slippage import VolumeShareSlippage
 
 
 class LabCheck(TradingAlgorithm):
-    """Once a day: a limit-entry bracket when flat, then a trailing stop; big orders fill in slices."""
+    """Each morning when flat: alternately a limit-entry bracket, or a market entry with a
+    2 % trailing stop; a tight volume cap makes the entries fill in slices."""
 
     def initialize(self, context):
         context.asset = self.symbol("AAPL")
-        self.set_slippage(VolumeShareSlippage(volume_limit=0.002, price_impact=0.0))
+        context.n = 0
+        self.set_slippage(VolumeShareSlippage(volume_limit=0.0002, price_impact=0.0))
         self.schedule_function(self.daily, date_rules=self.date_rules.every_day(),
                                time_rules=self.time_rules.market_open(minutes=30))
 
     def daily(self, context, data):
-        held = context.portfolio.positions[context.asset].amount
-        if self.get_open_orders(context.asset):
+        if context.portfolio.positions[context.asset].amount or self.get_open_orders(context.asset):
             return
         price = data.current(context.asset, "price")
-        if held == 0:
-            self.order(context.asset, 3000, style=BracketOrder(
+        if context.n % 2 == 0:
+            self.order(context.asset, 150, style=BracketOrder(
                 entry_style=LimitOrder(price * 0.999), stop_loss_price=price * 0.97,
                 take_profit_price=price * 1.03))
         else:
-            self.order(context.asset, -held, style=TrailingStopOrder(trail_percent=0.02))
+            self.order(context.asset, 150)
+            self.order(context.asset, -150, style=TrailingStopOrder(trail_percent=0.02))
+        context.n += 1
 '''
 
 
@@ -85,11 +88,20 @@ def lab(tmp_path_factory):
                     "or set RUSTYBT_NB_SKIP_BROWSER=1")
     root = tmp_path_factory.mktemp("lab")
     _notebook(root / "lab_check.ipynb")
+    settings = root / "user-settings"  # this server's own JupyterLab settings
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    # render every cell, not only those in view (JupyterLab 4 windows long notebooks)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"}))
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = _free_port()
     env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", TQDM_DISABLE="1")
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
            "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
            "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1",
+           f"--LabApp.user_settings_dir={settings}",
            "--allow-root"]  # CI runs as root
     log = open(root / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -125,54 +137,17 @@ def test_backtest_cell_renders_metrics_and_the_three_views(lab):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{lab['url']}/lab/tree/lab_check.ipynb")
-        page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_function(
-            "document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus') !== null"
-            " && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-            timeout=90_000)
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        # every cell has run when the last one printed the summary
-        page.wait_for_function(
-            "[...document.querySelectorAll('.jp-OutputArea-output')]"
-            ".some(e => e.innerText.includes('Backtest LabCheck'))",
-            timeout=180_000)
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
-
-        text = page.inner_text(".jp-Notebook")
-        assert "Sharpe" in text and "total return" in text.lower()
-        titles = page.evaluate(
-            "[...document.querySelectorAll('.js-plotly-plot')].map(p => (p.layout && p.layout.title"
-            " && (p.layout.title.text || p.layout.title)) || '')")
-        joined = " | ".join(str(t) for t in titles).lower()
-        assert "timeline" in joined, titles
-        assert "trailing" in joined, titles
-        tables = page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output table')]"
-                               ".map(t => t.innerText.slice(0, 400))")
-        assert any("slice" in t.lower() and "vwap" in t.lower() for t in tables), tables
-        assert not [e for e in errors if "plotly" in e.lower()], errors
-
-        # time the backtest cell alone: from "run" to its figures being drawn
-        page.evaluate("""() => {
-            const nb = window.jupyterapp.shell.currentWidget.content;
-            nb.activeCellIndex = 2;
-            nb.deselectAll();
-        }""")
-        started = page.evaluate("performance.now()")
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
-        page.wait_for_function(
-            """() => {
-                const cell = window.jupyterapp.shell.currentWidget.content.widgets[2];
-                return cell.node.querySelectorAll('.js-plotly-plot .main-svg').length >= 3
-                    && cell.promptNode.innerText.trim() !== '[*]:';
-            }""", timeout=120_000)
-        elapsed = (page.evaluate("performance.now()") - started) / 1000.0
-        page.screenshot(path=str(shot), full_page=False)
-        browser.close()
+        try:
+            elapsed = _drive(page, lab["url"], errors, shot)
+        except Exception:
+            page.screenshot(path=str(lab["root"] / "failure.png"), full_page=True)
+            keep = os.environ.get("RUSTYBT_NB_BROWSER_ARTIFACTS")
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(lab["root"] / "failure.png", Path(keep) / "failure.png")
+            raise
+        finally:
+            browser.close()
     (lab["root"] / "timing.json").write_text(json.dumps({"cell_to_figures_s": elapsed}))
     print(f"\nyear of minute bars: %%backtest cell to figures drawn in JupyterLab: {elapsed:.2f} s")
     keep = os.environ.get("RUSTYBT_NB_BROWSER_ARTIFACTS")
@@ -180,3 +155,56 @@ def test_backtest_cell_renders_metrics_and_the_three_views(lab):
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "jupyterlab.png")
         shutil.copy(lab["root"] / "timing.json", Path(keep) / "timing.json")
+
+
+def _drive(page, url: str, errors: list[str], shot: Path) -> float:
+    """Open the notebook, run every cell, check what rendered; return the seconds from
+    running the backtest cell alone to its figures being drawn."""
+    page.goto(f"{url}/lab/tree/lab_check.ipynb")
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus') !== null"
+        " && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+        timeout=90_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # every cell has run when the last one printed the summary
+    page.wait_for_function(
+        "[...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".some(e => e.innerText.includes('Backtest LabCheck'))",
+        timeout=180_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+
+    text = page.inner_text(".jp-Notebook")
+    assert "Sharpe" in text and "total return" in text.lower()
+    titles = page.evaluate(
+        "[...document.querySelectorAll('.js-plotly-plot')].map(p => (p.layout && p.layout.title"
+        " && (p.layout.title.text || p.layout.title)) || '')")
+    joined = " | ".join(str(t) for t in titles).lower()
+    assert "timeline" in joined, titles
+    assert "trailing" in joined, titles
+    tables = page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output table')]"
+                           ".map(t => t.innerText.slice(0, 400))")
+    assert any("slice" in t.lower() and "vwap" in t.lower() for t in tables), tables
+    assert not [e for e in errors if "plotly" in e.lower()], errors
+
+    # time the backtest cell alone: from "run" to its figures being drawn
+    page.evaluate("""() => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        nb.activeCellIndex = 2;
+        nb.deselectAll();
+    }""")
+    started = page.evaluate("performance.now()")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+    page.wait_for_function(
+        """() => {
+            const cell = window.jupyterapp.shell.currentWidget.content.widgets[2];
+            return cell.node.querySelectorAll('.js-plotly-plot .main-svg').length >= 3
+                && cell.promptNode.innerText.trim() !== '[*]:';
+        }""", timeout=120_000)
+    elapsed = (page.evaluate("performance.now()") - started) / 1000.0
+    page.screenshot(path=str(shot), full_page=False)
+    return elapsed

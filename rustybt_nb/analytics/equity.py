@@ -15,6 +15,7 @@ from .style import (
     PRICE_COLOR,
     SELL_COLOR,
     apply_layout,
+    envelope,
     esc,
     esc_wrapped,
     fills_with_events,
@@ -76,8 +77,7 @@ def plot_result(result: Any, asset: Any = None, height: int | None = None, title
     fig.update_yaxes(title_text="drawdown %", ticksuffix="%", row=2, col=1)
 
     if with_price:
-        px = naive_times(prices["dt"])
-        close = prices["close"].to_numpy(dtype=float)
+        px, close = envelope(naive_times(prices["dt"]), prices["close"].to_numpy(dtype=float))
         cls = scatter_class(go, len(close))
         fig.add_trace(cls(x=px, y=close, mode="lines", name=f"{esc(symbol)} close",
                           line={"color": PRICE_COLOR, "width": 1.2},

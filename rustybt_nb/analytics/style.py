@@ -7,6 +7,7 @@ Nothing here imports plotly; :func:`apply_layout` works on a figure it is given.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -84,8 +85,11 @@ LEVEL_COLORS: dict[str, str] = {
     "other": "#7f7f7f",
 }
 
-#: Above this many points a trace is drawn with WebGL (``go.Scattergl``).
-WEBGL_THRESHOLD = 2_000
+#: Above this many points a trace is drawn with WebGL (``go.Scattergl``). Below it SVG is
+#: faster overall: every WebGL trace needs a GL context, and starting those costs more
+#: than drawing a few thousand SVG points (measured in JupyterLab: three views of a year
+#: of minute bars drawn in 0.8 s with SVG, 2.6 s with WebGL at a 2,000-point switch).
+WEBGL_THRESHOLD = 20_000
 
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
@@ -344,3 +348,26 @@ def fills_with_events(result: Any, fills: pd.DataFrame | None = None) -> pd.Data
     out = left.merge(right, on=["order_id", "bar", "_k"], how="left", sort=False).drop(columns="_k")
     out.index = fills.index
     return out
+
+
+MAX_LINE_POINTS = 4000
+
+
+def envelope(x: np.ndarray, y: np.ndarray, max_points: int = MAX_LINE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Thin a long price line for drawing: keep each bucket's lowest and highest point,
+    in time order, so the drawn line keeps every swing a full-resolution line would show
+    at screen width (a year of minute bars becomes ~4,000 points instead of ~100,000)."""
+    n = len(y)
+    if n <= max_points:
+        return x, y
+    buckets = max_points // 2
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    keep = []
+    for lo, hi in itertools.pairwise(edges):
+        seg = y[lo:hi]
+        if not len(seg) or np.isnan(seg).all():
+            continue
+        a, b = lo + int(np.nanargmin(seg)), lo + int(np.nanargmax(seg))
+        keep.extend((a, b) if a <= b else (b, a))
+    idx = np.unique(np.asarray(keep, dtype=np.int64))
+    return x[idx], y[idx]

@@ -55,7 +55,7 @@ ROW_PIXELS = 22
 MAX_TRAIL_LINES = 6
 MAX_HOVER_LINES = 30
 #: Above this many rows the hover text leaves out the link lines and shortens reasons (smaller figures).
-COMPACT_ROWS = 2_000
+COMPACT_ROWS = 150  # above this, segments get one-line hovers; the full history stays on the end marker
 COMPACT_REASON = 70
 
 

@@ -22,6 +22,7 @@ from .style import (
     STATUS_COLORS,
     TRAIL_COLOR,
     apply_layout,
+    envelope,
     esc,
     esc_wrapped,
     fills_with_events,
@@ -129,6 +130,7 @@ def _price_traces(go: Any, prices: pd.DataFrame, symbol: str, candles: bool, max
         return [go.Candlestick(x=x, open=o, high=h, low=lo, close=c, name=esc(symbol),
                                increasing={"line": {"color": "#26a69a", "width": 1}},
                                decreasing={"line": {"color": "#ef5350", "width": 1}}, opacity=0.85)]
+    x, c = envelope(x, c)  # many bars: each bucket's low and high point, in order
     cls = scatter_class(go, len(x))
     return [cls(x=x, y=c, mode="lines", name=f"{esc(symbol)} close", line={"color": PRICE_COLOR, "width": 1.2},
                 hovertemplate="%{x}<br>close %{y:,.4~f}<extra></extra>")]
@@ -162,8 +164,9 @@ def _trailing_traces(go: Any, result: Any, trailing: pd.DataFrame, ev: pd.DataFr
         has_stop = idx[~np.isnan(stops[idx])]
         xs = list(t_all[has_stop])
         ys = list(stops[has_stop])
+        # a 'trailed' event's reason repeats the level: keep only what it moved from (lighter figures)
         hs = [f"{head}<br>{t_text[i]} {kinds[i].replace('_', ' ')}: stop {num(stops[i])}"
-              + (f"<br>{esc_wrapped(reasons[i])}" if not is_missing(reasons[i]) and reasons[i] else "")
+              + (_level_note(kinds[i], reasons[i]) if not is_missing(reasons[i]) and reasons[i] else "")
               for i in has_stop]
         live = len(idx) and after[idx[-1]] in LIVE_STATUSES
         if live and len(xs) and not np.isnat(end_time) and end_time > xs[-1]:
@@ -328,3 +331,11 @@ def _extend(acc: tuple[list, list, list], xs: list, ys: list, hs: list) -> None:
     acc[0].extend([*xs, NAT])
     acc[1].extend([*ys, np.nan])
     acc[2].extend([*hs, ""])
+
+
+def _level_note(kind: str, reason: str) -> str:
+    """The hover line for an event's reason; for a trailing move only its reference
+    ("from high 104.0000"), since the level itself is already shown."""
+    if kind == "trailed" and " from " in reason:
+        return f" ({esc(reason.split(' from ', 1)[1])})"
+    return f"<br>{esc_wrapped(reason)}"
