@@ -294,3 +294,28 @@ def test_day_bracket_entry_expires_and_cancels_exits():
     assert "expired before any fill" in _events(result, 2)["reason"].iloc[-1]
     expired_at = _events(result, 1)["dt"].iloc[-1]
     assert expired_at == result.perf.index[1]
+
+
+def test_bracket_exits_never_close_more_than_their_entry_filled():
+    # 1 share bought separately, then a bracket for 8: a partial stop-loss fill of 4
+    # leaves the take-profit 4 (what is left of the entry), not 5 (the position)
+    store = bars([(100, 101, 99, 100, 1000), (100, 101, 99, 100, 1000), (100, 101, 99, 100, 1000),
+                  (100, 101, 99, 100, 1000), (100, 101, 94, 96, 8), (96, 120, 95, 119, 1000)])
+
+    def first(algo, ctx, data):
+        algo.order(ctx.asset, 1)
+
+    def place(algo, ctx, data):
+        algo.order(ctx.asset, 8, style=bracket(95, 110))
+
+    result = run({0: first, 2: place}, store, slippage=NoSlippage(volume_limit=0.5))
+    sl, tp = 3, 4
+    # bar 4: the stop fills 4 (cap: half of 8), the target is cut to the 4 left of the entry;
+    # bar 5: the triggered stop's remaining 4 fill at the open and cancel the target
+    assert result.fills[result.fills["order_id"] == sl]["qty"].tolist() == [-4, -4]
+    resized = _events(result, tp)
+    resized = resized[resized["kind"] == "updated"].iloc[0]
+    assert resized["amount"] == -4 and "what is left of entry #2 (4)" in resized["reason"]
+    assert _statuses(result, tp)[-1] == "canceled"
+    held = result.positions[result.positions["dt"] == result.perf.index[-1]]["amount"].tolist()
+    assert held == [1]  # the separately bought share is still held

@@ -237,6 +237,9 @@ class Contingencies:
                        eligible_bar=bar + 1)
 
     def _clamp_reduce_only(self, asset: Asset, bar: int, cause: Order) -> None:
+        """Resize or cancel working reduce-only exits after a fill of ``asset``. An exit
+        may close at most the position, and a bracket's exits together at most what its
+        entry filled (so they never close shares the bracket did not buy)."""
         book = self.book
         pos = book.ledger.positions.get(asset)
         held = pos.amount if pos is not None else 0
@@ -247,9 +250,19 @@ class Contingencies:
             if held == 0 or (held > 0) == (remaining > 0):
                 state = "closed" if held == 0 else ("long" if held > 0 else "short")
                 book.event(o, E.CANCELED, bar, f"reduce-only exit: position {state} after order #{cause.id} filled")
-            elif abs(remaining) > abs(held):
-                new_amount = o.filled - held
-                book.event(o, E.UPDATED, bar, f"reduce-only exit resized to the position ({abs(held):g}) "
+                continue
+            allowed, what = abs(held), "the position"
+            if o.parent_id is not None:
+                entry = book.orders[o.parent_id]
+                left = abs(entry.filled) - sum(abs(book.orders[c].filled) for c in entry.child_ids)
+                if left < allowed:
+                    allowed, what = left, f"what is left of entry #{entry.id}"
+            if allowed <= 0:
+                book.event(o, E.CANCELED, bar, f"reduce-only exit: nothing left to close after order #{cause.id} "
+                                               "filled")
+            elif abs(remaining) > allowed:
+                new_amount = o.filled + (allowed if remaining > 0 else -allowed)
+                book.event(o, E.UPDATED, bar, f"reduce-only exit resized to {what} ({allowed:g}) "
                                               f"after order #{cause.id} filled", amount=new_amount)
 
     # ================================================================ same bar
