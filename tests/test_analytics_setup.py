@@ -116,8 +116,8 @@ def test_load_ext_registers_the_magics_and_formatters(fresh):
 @pytest.mark.parametrize("renderer, env, shell_class, expected", [
     ("png", {"VSCODE_PID": "1"}, "ZMQInteractiveShell", "png"),
     (None, {"VSCODE_PID": "1"}, "ZMQInteractiveShell", "vscode"),
-    (None, {}, "ZMQInteractiveShell", "plotly_mimetype"),
-    (None, {}, "InteractiveShell", "plotly_mimetype"),
+    (None, {}, "ZMQInteractiveShell", "plotly_mimetype+notebook_connected"),
+    (None, {}, "InteractiveShell", "plotly_mimetype+notebook_connected"),
     (None, {"PLOTLY_RENDERER": "notebook"}, "ZMQInteractiveShell", None),
     (None, {}, "TerminalInteractiveShell", None),
 ])

@@ -19,12 +19,14 @@ An explicit ``renderer=`` wins. Otherwise, in this order:
 - ``PLOTLY_RENDERER`` set in the environment: plotly already applied it; it is kept.
 - ``VSCODE_PID`` set (VS Code's notebook editor): ``'vscode'``.
 - a terminal IPython: plotly's own choice is kept (usually ``'browser'``).
-- anything else (JupyterLab, Notebook 7, Binder, nbconvert, nbval): ``'plotly_mimetype'``.
-  Each figure is saved as plotly's own JSON mimetype, drawn natively by JupyterLab,
-  Notebook 7 and VS Code: no HTML with random element ids (so every output that ``nbval``
-  compares stays deterministic), no CDN needed, and plotly.js is not embedded in saved
-  notebooks. Classic Notebook 6 and exported HTML need
-  ``setup_notebook(renderer='plotly_mimetype+notebook_connected')``.
+- anything else (JupyterLab, Notebook 7, classic Notebook, Binder, nbconvert, nbval):
+  ``'plotly_mimetype+notebook_connected'``. Each figure carries plotly's own JSON
+  mimetype, which JupyterLab, Notebook 7 and VS Code draw natively (and prefer), plus an
+  HTML version that loads plotly.js from the CDN for classic Notebook and exported HTML;
+  plotly.js is not embedded, so saved notebooks stay small. The HTML half contains a
+  random element id, so notebooks checked with ``nbval`` should compare text outputs and
+  skip ``text/html`` and plotly's mimetype (nbval's ``skip_compare`` in a ``conftest.py``).
+  ``setup_notebook(renderer='plotly_mimetype')`` drops the HTML half.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from .progress import disabled_by_env, progress_enabled, set_progress_default
 
 __all__ = ["DEFAULT_RENDERER", "SetupRecord", "choose_renderer", "setup_notebook"]
 
-DEFAULT_RENDERER = "plotly_mimetype"
+DEFAULT_RENDERER = "plotly_mimetype+notebook_connected"
 
 _SET_UP: weakref.WeakSet[Any] = weakref.WeakSet()  # shells already set up
 _outside_done = False  # setup_notebook() already ran outside IPython
@@ -79,7 +81,7 @@ def choose_renderer(renderer: str | None = None, environ: Mapping[str, str] | No
         return "vscode", "VS Code detected (VSCODE_PID): renderer 'vscode'"
     if shell is not None and type(shell).__name__ == "TerminalInteractiveShell":
         return None, "terminal IPython: plotly's own renderer kept"
-    return DEFAULT_RENDERER, f"renderer {DEFAULT_RENDERER!r} (JupyterLab, Notebook 7, VS Code)"
+    return DEFAULT_RENDERER, f"renderer {DEFAULT_RENDERER!r} (JupyterLab, Notebook 7, classic Notebook)"
 
 
 def _current_shell() -> Any:
