@@ -641,6 +641,27 @@ def repeats_for(n: int, engine: str) -> int:
     return 5 if n <= 200_000 else 3
 
 
+RATIO_TARGETS = {"backtrader": 50.0, "backtesting": 5.0}  # at 100k and 1M bars (S1; S2/S3 against backtrader)
+
+
+def print_ratio_targets(rows: list[dict[str, Any]]) -> None:
+    """The issue targets for throughput ratios, with PASS/MISS, at 100k bars and more."""
+    lines = []
+    for r in rows:
+        peer = r["engine"]
+        target = RATIO_TARGETS.get(peer)
+        if target is None or r.get("speed_ratio") is None or r["bars"] < 100_000:
+            continue
+        if r["strategy"] != "S1" and peer != "backtrader":
+            continue
+        ratio = r["speed_ratio"]
+        lines.append(f"  {r['strategy']} {r['bars']:>9,} {r['frequency']:<6} vs {peer:<11} {ratio:6.2f}x  "
+                     f"[target >= {target:g}x: {mark(ratio >= target)}]")
+    if lines:
+        print("\n== Throughput targets ==")
+        print("\n".join(lines))
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (f"{'strategy':<8} {'bars':>9} {'freq':<6} {'engine':<12} {'prep s':>8} {'wall s':>8} "
             f"{'bars/s':>10} {'peak MB':>8} {'trades':>7} {'ours/peer':>9}")
@@ -742,6 +763,7 @@ def main(argv: list[str] | None = None) -> int:
           "next())")
     print("  ours/peer = how many times faster rustybt_nb is than that peer (peer wall / our wall)\n")
     print_table(rows)
+    print_ratio_targets(rows)
 
     trades_ok, report = check_trades(rows)
     print("\n== Trade parity (round trips: entry bar/price, exit bar/price) ==")
