@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     from .examples import SmaCrossBracket
 
     result = run_algorithm(SmaCrossBracket, data=args.symbol, start=args.start, end=args.end,
-                           capital_base=100_000, exit=args.exit)
+                           capital_base=100_000, exit=args.exit, symbol=args.symbol.upper())
     print(result.summary())
     print()
     print("Last orders and what happened to them:")

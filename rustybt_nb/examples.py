@@ -11,12 +11,11 @@ class SmaCrossBracket(TradingAlgorithm):
     slow one while flat, buy with a bracket (stop-loss and take-profit around the
     signal close); a trailing stop variant is selected with ``exit='trailing'``."""
 
-    params = {"fast": 20, "slow": 50, "fraction": 0.95, "stop_pct": 0.04, "target_pct": 0.08, "exit": "bracket",
-              "trail_pct": 0.05}
+    params = {"symbol": "AAPL", "fast": 20, "slow": 50, "fraction": 0.95, "stop_pct": 0.04, "target_pct": 0.08,
+              "exit": "bracket", "trail_pct": 0.05}
 
     def initialize(self, context):
-        context.asset = self.symbol(self.params.get("symbol", "AAPL")) if "symbol" in self.params \
-            else self.symbol(self._sim_required().store.symbols[0])
+        context.asset = self.symbol(self.params.symbol)
         context.prev_fast_above = None
 
     def handle_data(self, context, data):
