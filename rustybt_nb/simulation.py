@@ -58,10 +58,10 @@ class Portfolio:
         bar = sim.bar
         if bar < 0:
             return 0.0
-        cols = sim.book._cols
+        prices = sim.book._prices
         total = 0.0
         for asset, pos in sim.ledger.positions.items():
-            px = cols[asset.sid][5][bar]
+            px = prices[asset.sid][bar]
             total += pos.amount * (px if px == px else pos._fill_price)
         return float(total)
 

@@ -19,7 +19,6 @@ DAY orders expire at the end of the session in which they could first fill.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -29,10 +28,10 @@ from ..assets import Asset
 from .commission import CommissionModel, NoCommission
 from .contingency import SAME_BAR_POLICIES, Contingencies
 from .execution import (
+    TRAIL_REFERENCES,
     BracketOrder,
     ExecutionStyle,
     LimitOrder,
-    MarketOrder,
     OCOOrder,
     StopLimitOrder,
     StopOrder,
@@ -51,13 +50,12 @@ from .fill_rules import (
 )
 from .ledger import Ledger
 from .level_index import LevelIndex
-from .order import EVENT, LIVE, ORDER_STATUS, TERMINAL, Order, OrderEvent, apply_event
+from .order import EVENT, LIVE, ORDER_STATUS, Order, OrderEvent, apply_event
 from .slippage import NoSlippage, SlippageModel
 
 E = EVENT
 S = ORDER_STATUS
 HELD, OPEN = S.HELD, S.OPEN  # plain names: enum attribute access is slow in the per-bar path
-TRAIL_REFERENCES = ("high_low", "close")
 
 
 class OrderBook:
@@ -98,7 +96,7 @@ class OrderBook:
         self._dt_bar, self._dt = -2, None  # the last bar's timestamp (events come in bursts per bar)
         self._day_orders: list[Order] = []
         self._gtd_orders: list[Order] = []
-        self._cols = [(a["open"], a["high"], a["low"], a["close"], a["volume"], a["price"]) for a in store.arrays]
+        self._prices = [a["price"] for a in store.arrays]  # last traded price (close carried forward)
         self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
         self._ohlc = fill_model == "ohlc"
         self._one_asset = len(store.assets) == 1
@@ -116,7 +114,7 @@ class OrderBook:
     def last_price(self, asset: Asset, bar: int) -> float:
         if bar < 0:
             return NAN
-        return float(self._cols[asset.sid][5][bar])
+        return float(self._prices[asset.sid][bar])
 
     def _new_order(self, asset: Asset, amount: int, kind: str, bar: int, dt: Any, *, limit=None, stop=None,
                    tag=None, tif="GTC", good_till=None) -> Order:
@@ -282,22 +280,20 @@ class OrderBook:
         if limit_price is not None:
             if order.limit is None:
                 return refuse(f"a {order.style} order has no limit price")
-            if order.triggered and order.style == "trailing_stop_limit":
-                pass
             changes["limit"] = limit_price
         if stop_price is not None:
-            if order.stop is None or (order.triggered and order.style != "trailing_stop"):
-                if order.stop is None:
-                    return refuse(f"a {order.style} order has no stop price")
+            if order.stop is None:
+                return refuse(f"a {order.style} order has no stop price")
+            if order.triggered and order.style != "trailing_stop":
                 return refuse("the stop has already triggered")
             changes["stop"] = stop_price
         if trail_amount is not None or trail_percent is not None:
+            if trail_percent is not None and trail_percent >= 1:
+                raise ValueError(f"`trail_percent` is a fraction below 1 (0.05 = 5 %), got {trail_percent!r}")
             if order.style not in TRAILING:
                 return refuse(f"a {order.style} order does not trail")
             changes["trail_amount"] = trail_amount
-            changes["trail_percent"] = trail_percent if trail_percent is None or trail_percent < 1 else None
-            if trail_percent is not None and trail_percent >= 1:
-                raise ValueError(f"`trail_percent` is a fraction below 1, got {trail_percent!r}")
+            changes["trail_percent"] = trail_percent
         if not changes:
             return refuse("nothing to change")
         why = self.contingency.check_modify(order, changes, bar)
@@ -307,7 +303,7 @@ class OrderBook:
         self.event(order, E.UPDATED, bar, f"modified: {desc}", **changes)
         if "trail_amount" in changes and order.status != S.HELD and not order.triggered:
             # re-anchor the level to the new trail but never loosen it
-            self._trail(order, self.last_price(order.asset, bar), bar, reanchor=True)
+            self._trail(order, self.last_price(order.asset, bar), bar)
         return True
 
     # ============================================================== per bar
@@ -435,7 +431,7 @@ class OrderBook:
         buy = order.amount > 0
         self._trail(order, (lo if buy else h) if order.trail_reference == "high_low" else c, bar)
 
-    def _trail(self, order: Order, ref: float, bar: int, reanchor: bool = False) -> None:
+    def _trail(self, order: Order, ref: float, bar: int) -> None:
         """Tighten the level to ``ref`` -/+ the trail if that is tighter (never loosen);
         every move is a TRAILED event."""
         if ref != ref:
@@ -486,10 +482,3 @@ class OrderBook:
         if asset is not None:
             return list(self.working[asset.sid]) if asset.sid < len(self.working) else []
         return [o for w in self.working for o in w]
-
-
-def is_terminal(order: Order) -> bool:
-    return order.status in TERMINAL
-
-
-__all__ = ["OrderBook", "MarketOrder", "is_terminal", "math"]
