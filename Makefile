@@ -1,26 +1,49 @@
-# Quick start: `make demo` (sample backtest) and `make test` (the whole suite).
+# Quick start: `make lab` (the tutorials: JupyterLab, or run headless without a browser) and
+# `make test` (everything: lint, unit tests, the tutorials under nbval, the Binder environment check).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench bench-quick clean
+.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick clean
 
-$(VENV)/.installed: pyproject.toml
+# The versions Binder pins are the versions tested: binder/requirements.txt is used as constraints.
+$(VENV)/.installed: pyproject.toml binder/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c binder/requirements.txt -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
+
+lab: setup
+	$(PY) tools/lab.py
 
 demo: setup
 	$(PY) -m rustybt_nb demo
 
 lint: setup
-	$(PY) -m ruff check rustybt_nb tests benchmarks
+	$(PY) -m ruff check rustybt_nb tests benchmarks tools conftest.py
 
-test: lint
+# Unit tests, the browser test and the tutorials under nbval.
+check: lint
 	$(PY) -m pytest
+
+binder-check:
+	bash tools/binder_check.sh
+
+test: check binder-check
+
+# Re-execute the tutorials in place (their committed outputs must come from the current code).
+notebooks: setup
+	$(PY) tools/run_notebooks.py
+
+# The README pictures, from a real run, drawn by headless Chromium.
+images: setup
+	$(PY) tools/make_readme_images.py
+
+# Regenerate binder/requirements.txt from a fresh environment with the current dependencies.
+pins:
+	bash tools/pin_binder.sh
 
 $(VENV)/.bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'
