@@ -128,7 +128,10 @@ class BacktestResult:
 
             2018-01-12  #1   buy  1 market          fill          +1 @ 210.00  market order filled at the open
 
-        Trailing-stop moves are left out unless ``trailing=True``.
+        Each line describes the order as it stood after that event (side, amount, limit and
+        stop come from the event row, so a modified order reads as it was at the time). A
+        trailing order's trail is shown unless it was modified; its ``updated`` events say
+        what it changed to. Trailing-stop moves are left out unless ``trailing=True``.
         """
         ev = self.order_events
         if order_ids is not None:
@@ -136,13 +139,16 @@ class BacktestResult:
         if not trailing:
             ev = ev[ev["kind"] != "trailed"]
         orders = self.orders.set_index("id") if len(self.orders) else self.orders
+        all_events = self.order_events
+        retrailed = set(all_events.loc[(all_events["kind"] == "updated")
+                                       & all_events["reason"].str.contains("trail_", regex=False), "order_id"])
         rows: list[tuple[Any, int, str]] = []
         for k, e in enumerate(ev.itertuples(index=False)):
             o = orders.loc[e.order_id]
-            side = "buy " if o["amount"] > 0 else "sell"
-            desc = _style_text(o)
+            side = "buy " if e.amount > 0 else "sell"
+            desc = _style_text(o, e.limit, e.stop, show_trail=e.order_id not in retrailed)
             fill = f"{e.qty:+g} @ {e.price:.2f}" if e.qty == e.qty else ""
-            line = f"{_d(e.dt)}  #{e.order_id:<3} {side} {abs(o['amount']):<5g} {desc:<22} {e.kind:<13} " \
+            line = f"{_d(e.dt)}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<22} {e.kind:<13} " \
                    f"{fill:<16} {e.reason}"
             rows.append((e.dt, k, line.rstrip()))
         trades = self.trades[~self.trades["is_open"]] if len(self.trades) else self.trades
@@ -514,17 +520,19 @@ def _d(ts: Any) -> str:
     return str(ts.date()) if ts == ts.normalize() else str(ts)
 
 
-def _style_text(o: pd.Series) -> str:
+def _style_text(o: pd.Series, limit: float, stop: float, show_trail: bool = True) -> str:
+    """``[role] style [limit] [stop] [trail]`` of order row ``o``, with the given limit and stop."""
     style = o["style"]
     parts = [style.replace("_", " ")]
-    if o.get("role"):
-        parts.insert(0, str(o["role"]).replace("_", "-"))
-    if o["limit"] == o["limit"] and style in ("limit", "stop_limit"):
-        parts.append(f"{o['limit']:g}")
-    if o["stop"] == o["stop"] and style in ("stop", "stop_limit"):
-        parts.append(f"{o['stop']:g}")
-    if o["trail_amount"] == o["trail_amount"]:
+    role = o.get("role")
+    if isinstance(role, str) and role:
+        parts.insert(0, role.replace("_", "-"))
+    if limit == limit and style in ("limit", "stop_limit"):
+        parts.append(f"{limit:g}")
+    if stop == stop and style in ("stop", "stop_limit"):
+        parts.append(f"{stop:g}")
+    if show_trail and o["trail_amount"] == o["trail_amount"]:
         parts.append(f"trail {o['trail_amount']:g}")
-    if o["trail_percent"] == o["trail_percent"]:
+    if show_trail and o["trail_percent"] == o["trail_percent"]:
         parts.append(f"trail {o['trail_percent']:.1%}")
     return " ".join(parts)

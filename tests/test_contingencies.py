@@ -201,6 +201,28 @@ def test_modify_a_held_child_and_a_modify_that_would_break_the_bracket():
     assert result.fills["price"].tolist() == [100.0, 97.0]
 
 
+def test_after_the_entry_fills_the_stop_loss_can_move_to_breakeven_but_not_above_the_market():
+    # entry fills at 100 on bar 1; bar 2 closes at 105: the stop may move to 101 (above the entry,
+    # locking in a profit) but not to 106 (above the last price, where it would trigger at once)
+    store = bars([(100, 101, 99, 100), (100, 101, 99, 100), (100, 106, 100, 105), (105, 106, 104, 105)])
+    out = {}
+
+    def place(algo, ctx, data):
+        out["t"] = algo.order(ctx.asset, 10, style=bracket(95, 120))
+
+    def move(algo, ctx, data):
+        sl = algo.get_order(out["t"]).child_ids[0]
+        out["above market"] = algo.modify_order(sl, stop_price=106)
+        out["breakeven+"] = algo.modify_order(sl, stop_price=101)
+
+    result = run({0: place, 2: move}, store)
+    assert (out["above market"], out["breakeven+"]) == (False, True)
+    sl = _events(result, 2)
+    assert sl["kind"].tolist() == ["held", "activated", "updated"] and sl["stop"].iloc[-1] == 101
+    refused = [m for m in result.logs["message"] if "refused" in m]
+    assert len(refused) == 1 and "stop-loss 106 is above the last price 105" in refused[0]
+
+
 # ------------------------------------------------------------------ OCO
 def test_oco_style_infers_sides_and_first_fill_cancels_the_other():
     store = bars([*FLAT[:1], (100, 103, 99, 102), (102, 103, 90, 95)])

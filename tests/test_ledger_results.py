@@ -548,3 +548,25 @@ def _realized_in_open(res) -> float:
     pos = res.positions[res.positions["dt"] == res.perf.index[-1]]
     unreal = float(((pos["last_sale_price"] - pos["cost_basis"]) * pos["amount"]).sum())
     return float(open_trades["pnl"].sum()) - unreal
+
+
+# ------------------------------------------------------------------ order log text
+def test_order_log_text_describes_each_order_as_it_stood_at_each_event():
+    from rustybt_nb.finance.execution import BracketOrder, MarketOrder
+
+    store = bars([(100, 101, 99, 100)] * 5)
+    out = {}
+
+    def place(algo, ctx, data):
+        out["bid"] = algo.order(ctx.asset, 10, limit_price=90.0)
+        algo.order(ctx.asset, 5, style=BracketOrder(entry_style=MarketOrder(), stop_loss_price=95,
+                                                    take_profit_price=120))
+
+    def reprice(algo, ctx, data):
+        assert algo.modify_order(out["bid"], limit_price=92.5, amount=20)
+
+    lines = run({0: place, 2: reprice}, store).order_log_text([1]).splitlines()
+    assert "nan" not in " ".join(lines)  # a plain order has no role, even when brackets exist
+    submitted, updated = lines
+    assert "#1   buy  10    limit 90" in submitted
+    assert "#1   buy  20    limit 92.5" in updated and "modified: amount=20, limit=92.5" in updated

@@ -607,14 +607,23 @@ class TestTimeInForce:
 
     def test_gtd_expires_after_good_till(self):
         # good till 2021-01-06 (bar 2): bars 1, 2 do not reach the limit 9; bar 3 (2021-01-07) would,
-        # but the order has expired at that bar
+        # but the order expired at the end of bar 2, its last good bar, where the strategy sees it
         store = bars([FLAT, FLAT, FLAT, (9.0, 9.2, 8.5, 9.0), FLAT])
+        seen = {}
         res = run({0: lambda a, c, d: a.order(c.asset, 10, limit_price=9.0, time_in_force="GTD",
-                                              good_till="2021-01-06")}, store)
+                                              good_till="2021-01-06"),
+                   2: lambda a, c, d: seen.update(open=len(a.get_open_orders()))}, store)
         ev = events_of(res, 1)
         assert list(ev["kind"]) == ["submitted", "expired"]
-        assert ev.loc[1, "dt"] == session(3)
+        assert ev.loc[1, "dt"] == session(2)
+        assert ev.loc[1, "reason"] == "good till 2021-01-06: expired after its last bar"
+        assert seen == {"open": 0}
         assert len(res.fills) == 0
+
+    def test_gtd_still_working_at_the_end_of_the_data_expires_on_its_last_bar(self):
+        res = run({0: lambda a, c, d: a.order(c.asset, 10, limit_price=9.0, good_till="2021-01-06")}, flat(3))
+        ev = events_of(res, 1)
+        assert list(ev["kind"]) == ["submitted", "expired"] and ev.loc[1, "dt"] == session(2)
 
     def test_gtd_fills_on_its_last_day(self):
         store = bars([FLAT, FLAT, (9.0, 9.2, 8.5, 9.0), FLAT])

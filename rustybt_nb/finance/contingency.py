@@ -98,11 +98,13 @@ class Contingencies:
         return self.book.last_price(entry.asset, bar), "last price"
 
     def _bracket_geometry(self, entry: Order, style: BracketOrder | None, bar: int,
-                          stop_loss: float | None = None, take_profit: float | None = None) -> str:
-        """Why the bracket's prices are inconsistent, or ''."""
+                          stop_loss: float | None = None, take_profit: float | None = None,
+                          reference: tuple[float, str] | None = None) -> str:
+        """Why the bracket's prices are inconsistent, or ''. The exits are checked against the
+        entry's reference price, or against ``reference`` (price, name) when given."""
         sl = stop_loss if stop_loss is not None else (style.stop_loss_price if style else None)
         tp = take_profit if take_profit is not None else (style.take_profit_price if style else None)
-        ref, what = self._entry_reference(entry, style, bar)
+        ref, what = reference if reference is not None else self._entry_reference(entry, style, bar)
         problems = []
         if ref != ref:
             return "no last price to check the bracket against"
@@ -318,7 +320,12 @@ class Contingencies:
     # ================================================================ modify
     def check_modify(self, order: Order, changes: dict[str, Any], bar: int) -> str:
         """Why a modification would break a contingency (reduce-only size, bracket
-        geometry), or ''."""
+        geometry), or ''.
+
+        A bracket exit is checked against the entry's reference price while the entry has not
+        filled; once it has, against the last price instead: a long bracket's stop-loss may then
+        move to breakeven or above (locking in a profit) as long as it stays below the last
+        price, where it would otherwise trigger at once, and the target stays above it."""
         book = self.book
         if order.reduce_only and "amount" in changes and order.status is not S.HELD:
             pos = book.ledger.positions.get(order.asset)
@@ -335,7 +342,8 @@ class Contingencies:
                     sl = changes.get("stop", child.stop) if child is order else child.stop
                 else:
                     tp = changes.get("limit", child.limit) if child is order else child.limit
-            why = self._bracket_geometry(entry, None, bar, stop_loss=sl, take_profit=tp)
+            reference = (book.last_price(order.asset, bar), "last price") if entry.filled else None
+            why = self._bracket_geometry(entry, None, bar, stop_loss=sl, take_profit=tp, reference=reference)
             return f"it would make bracket #{entry.id} invalid: {why}" if why else ""
         if order.role == "entry" and order.child_ids and ("limit" in changes or "stop" in changes):
             if order.filled:

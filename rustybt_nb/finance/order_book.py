@@ -3,16 +3,17 @@
 Per-bar sequence for each asset with working orders (called by the simulation after
 the bar is revealed and before the strategy sees it):
 
-1. GTD orders whose ``good_till`` is before the bar's time expire.
-2. Every working order placed on an earlier bar is matched against the bar with the
+1. Every working order placed on an earlier bar is matched against the bar with the
    fill model (:mod:`.fill_rules`). Orders are filled in submission order; when one bar
    reaches several legs of the same OCO group (or both exits of a bracket), the
    ``same_bar`` policy picks the leg (see :mod:`.contingency`).
-3. Each fill is capped by the slippage model's volume limit (shared by the asset's
+2. Each fill is capped by the slippage model's volume limit (shared by the asset's
    orders on that bar), priced with slippage (limit orders never beyond their limit),
    charged commission and booked in the ledger; then the contingency rules run.
-4. Trailing stops that are still working move their level from this bar (never
+3. Trailing stops that are still working move their level from this bar (never
    loosened).
+4. GTD orders for which this was the last bar on or before their ``good_till`` expire
+   (so the strategy sees them expired on that bar, not one bar later).
 
 DAY orders expire at the end of the session in which they could first fill.
 """
@@ -303,22 +304,22 @@ class OrderBook:
         self.event(order, E.UPDATED, bar, f"modified: {desc}", **changes)
         if "trail_amount" in changes and order.status != S.HELD and not order.triggered:
             # re-anchor the level to the new trail but never loosen it
-            self._trail(order, self.last_price(order.asset, bar), bar)
+            self._trail(order, self.last_price(order.asset, bar), bar, basis="last close")
         return True
 
     # ============================================================== per bar
     def process_bar(self, i: int) -> None:
         """Match every working order against bar ``i`` (see module docstring)."""
-        if self._gtd_orders:
-            self._expire_gtd(i)
         if self._one_asset:
             levels = self.levels[0]
             if levels.where:
                 self._match_asset(0, levels, i)
-            return
-        for sid, levels in enumerate(self.levels):
-            if levels.where:
-                self._match_asset(sid, levels, i)
+        else:
+            for sid, levels in enumerate(self.levels):
+                if levels.where:
+                    self._match_asset(sid, levels, i)
+        if self._gtd_orders:
+            self._expire_gtd(i)
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
         o_, h_, l_, c_, v_ = self._mvs[sid]
@@ -431,9 +432,10 @@ class OrderBook:
         buy = order.amount > 0
         self._trail(order, (lo if buy else h) if order.trail_reference == "high_low" else c, bar)
 
-    def _trail(self, order: Order, ref: float, bar: int) -> None:
+    def _trail(self, order: Order, ref: float, bar: int, basis: str | None = None) -> None:
         """Tighten the level to ``ref`` -/+ the trail if that is tighter (never loosen);
-        every move is a TRAILED event."""
+        every move is a TRAILED event. ``basis`` names ``ref`` in the reason (default: the
+        bar price the order trails from)."""
         if ref != ref:
             return
         new = trail_level(order.amount > 0, ref, order.trail_amount, order.trail_percent)
@@ -444,18 +446,23 @@ class OrderBook:
         changes: dict[str, Any] = {"stop": new}
         if order.limit_offset is not None:
             changes["limit"] = new + order.limit_offset if order.amount > 0 else new - order.limit_offset
-        basis = "close" if order.trail_reference == "close" else ("low" if order.amount > 0 else "high")
+        if basis is None:
+            basis = "close" if order.trail_reference == "close" else ("low" if order.amount > 0 else "high")
         self.event(order, E.TRAILED, bar, f"trailed to {new:.4f} from {basis} {ref:.4f}", **changes)
 
     # ============================================================== expiry
     def _expire_gtd(self, i: int) -> None:
-        dt = self.index[i]
+        """Expire, at bar ``i``, the GTD orders for which ``i`` was the last bar they were good
+        for (the next bar is after their ``good_till``)."""
+        index = self.index
+        last = i + 1 >= len(index)
+        after = index[i] if last else index[i + 1]
         keep = []
         for order in self._gtd_orders:
             if order.status not in LIVE:
                 continue
-            if order.good_till < dt:
-                self.event(order, E.EXPIRED, i, f"good till {order.good_till} passed")
+            if (order.good_till <= after) if last else (order.good_till < after):
+                self.event(order, E.EXPIRED, i, f"good till {_when(order.good_till)}: expired after its last bar")
                 self.contingency.on_closed(order, i)
             else:
                 keep.append(order)
@@ -482,3 +489,10 @@ class OrderBook:
         if asset is not None:
             return list(self.working[asset.sid]) if asset.sid < len(self.working) else []
         return [o for w in self.working for o in w]
+
+
+def _when(ts: pd.Timestamp) -> str:
+    """A timestamp as text: the date alone when it is midnight."""
+    if ts == ts.normalize():
+        return ts.strftime("%Y-%m-%d")
+    return str(ts)
