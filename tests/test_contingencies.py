@@ -341,3 +341,34 @@ def test_bracket_exits_never_close_more_than_their_entry_filled():
     assert _statuses(result, tp)[-1] == "canceled"
     held = result.positions[result.positions["dt"] == result.perf.index[-1]]["amount"].tolist()
     assert held == [1]  # the separately bought share is still held
+
+
+# ------------------------------------------------------------------ time in force of groups
+def test_bracket_entry_keeps_its_own_time_in_force_and_the_style_object_is_not_changed():
+    entry_style = LimitOrder(90.0, time_in_force="DAY")
+    group = bracket(80, 120, entry=entry_style)
+
+    def place(algo, ctx, data):
+        algo.order(ctx.asset, 10, style=group)
+
+    result = run({0: place}, bars(FLAT * 2))
+    orders = result.orders.set_index("id")
+    assert orders.loc[1, ["tif", "status"]].tolist() == ["DAY", "expired"]
+    assert orders.loc[2, "status"] == "canceled" and orders.loc[3, "status"] == "canceled"
+    assert entry_style.time_in_force == "DAY"
+
+
+def test_bracket_time_in_force_applies_to_a_gtc_entry_without_changing_it():
+    entry_style = LimitOrder(90.0)
+
+    def place(algo, ctx, data):
+        algo.order(ctx.asset, 10, style=bracket(80, 120, entry=entry_style, time_in_force="DAY"))
+
+    result = run({0: place}, bars(FLAT * 2))
+    assert result.orders.set_index("id").loc[1, "tif"] == "DAY"
+    assert entry_style.time_in_force == "GTC"
+
+
+def test_conflicting_bracket_and_entry_time_in_force_is_an_error():
+    with pytest.raises(ValueError, match="set the time in force in one place"):
+        bracket(80, 120, entry=LimitOrder(90.0, time_in_force="DAY"), time_in_force="GTD", good_till="2021-02-01")

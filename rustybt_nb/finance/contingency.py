@@ -28,9 +28,10 @@ Rules:
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
-from .execution import BracketOrder, LimitOrder, OCOOrder, StopLimitOrder, StopOrder
+from .execution import BracketOrder, ExecutionStyle, LimitOrder, OCOOrder, StopLimitOrder, StopOrder
 from .order import EVENT, LIVE, ORDER_STATUS, Order
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ class Contingencies:
     def submit_bracket(self, asset: Asset | None, amount: int, style: BracketOrder, bar: int, *,
                        tag: str | None = None, unknown: str | None = None) -> Order:
         book = self.book
-        entry_style = style.entry_style
-        entry_style.time_in_force, entry_style.good_till = style.time_in_force, style.good_till
+        entry_style = _with_tif(style.entry_style, style)
         entry = book.create(asset, amount, entry_style, bar, tag=tag)
         entry.role = "entry"
         exits: list[Order] = []
@@ -131,8 +131,7 @@ class Contingencies:
             else:
                 leg_style = leg
                 amt, note = self._infer_side(abs(amount), leg_style, last, amount)
-            if leg_style.time_in_force == "GTC" and style.time_in_force != "GTC":
-                leg_style.time_in_force, leg_style.good_till = style.time_in_force, style.good_till
+            leg_style = _with_tif(leg_style, style)
             legs.append(book.create(asset, amt, leg_style, bar, tag=tag))
             notes.append(note)
         ids = [x.id for x in legs]
@@ -363,3 +362,13 @@ class Contingencies:
                 order.limit, order.stop = saved
             return f"it would make bracket #{order.id} invalid: {why}" if why else ""
         return ""
+
+
+def _with_tif(leg: ExecutionStyle, group: ExecutionStyle) -> ExecutionStyle:
+    """``leg`` with the group's time in force when the leg has none of its own (GTC); a copy,
+    so the caller's style object is never changed."""
+    if leg.time_in_force != "GTC" or group.time_in_force == "GTC":
+        return leg
+    leg = copy.copy(leg)
+    leg.time_in_force, leg.good_till = group.time_in_force, group.good_till
+    return leg

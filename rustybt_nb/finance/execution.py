@@ -200,6 +200,9 @@ class BracketOrder(ExecutionStyle):
     the reference price used to validate the bracket's geometry (long: stop < entry <
     target; short: the reverse). The exits are held until the entry is completely
     filled, then work from the next bar as one-cancels-other and reduce-only orders.
+
+    Time in force applies to the entry: set it on the bracket or on ``entry_style`` (both is
+    an error unless they agree). An entry that expires unfilled takes its held exits with it.
     """
 
     kind = "bracket"
@@ -222,6 +225,12 @@ class BracketOrder(ExecutionStyle):
         self.entry_price = check_price("entry_price", entry_price, allow_none=True)
         if entry_style is None:
             entry_style = MarketOrder() if self.entry_price is None else LimitOrder(self.entry_price)
+        own = (entry_style.time_in_force, entry_style.good_till)
+        if own[0] != "GTC" and self.time_in_force != "GTC" and own != (self.time_in_force, self.good_till):
+            raise ValueError(
+                f"the bracket says time_in_force={self.time_in_force!r} but its entry_style says "
+                f"{own[0]!r}; set the time in force in one place (the bracket or the entry style)"
+            )
         self.entry_style = entry_style
         self.stop_loss_price = check_price("stop_loss_price", stop_loss_price, allow_none=True)
         self.take_profit_price = check_price("take_profit_price", take_profit_price, allow_none=True)

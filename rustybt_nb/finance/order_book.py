@@ -492,7 +492,11 @@ class OrderBook:
 
 
 def _when(ts: pd.Timestamp) -> str:
-    """A timestamp as text: the date alone when it is midnight."""
-    if ts == ts.normalize():
+    """A ``good_till`` as text: the date alone for a whole day (midnight, or the last instant
+    of a day that a date-only ``good_till`` means on minute bars), else the time; minute-bar
+    times in New York time, as the user gives them."""
+    if ts.tzinfo is not None and ts.tz_convert("UTC") != ts.tz_convert("UTC").normalize():
+        ts = ts.tz_convert("America/New_York")
+    if ts == ts.normalize() or (ts + pd.Timedelta(microseconds=1)) == (ts + pd.Timedelta(microseconds=1)).normalize():
         return ts.strftime("%Y-%m-%d")
-    return str(ts)
+    return ts.strftime("%Y-%m-%d %H:%M %Z").rstrip()
