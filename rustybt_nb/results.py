@@ -142,13 +142,15 @@ class BacktestResult:
         all_events = self.order_events
         retrailed = set(all_events.loc[(all_events["kind"] == "updated")
                                        & all_events["reason"].str.contains("trail_", regex=False), "order_id"])
+        events = list(ev.itertuples(index=False))
+        descs = [_style_text(orders.loc[e.order_id], e.limit, e.stop, show_trail=e.order_id not in retrailed)
+                 for e in events]
+        width = max([22, *map(len, descs)])
         rows: list[tuple[Any, int, str]] = []
-        for k, e in enumerate(ev.itertuples(index=False)):
-            o = orders.loc[e.order_id]
+        for k, (e, desc) in enumerate(zip(events, descs)):
             side = "buy " if e.amount > 0 else "sell"
-            desc = _style_text(o, e.limit, e.stop, show_trail=e.order_id not in retrailed)
             fill = f"{e.qty:+g} @ {e.price:.2f}" if e.qty == e.qty else ""
-            line = f"{_d(e.dt)}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<22} {e.kind:<13} " \
+            line = f"{_d(e.dt)}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<{width}} {e.kind:<13} " \
                    f"{fill:<16} {e.reason}"
             rows.append((e.dt, k, line.rstrip()))
         trades = self.trades[~self.trades["is_open"]] if len(self.trades) else self.trades
@@ -175,8 +177,8 @@ class BacktestResult:
             f"   CAGR {_pct(m['cagr'])}",
             f"  Sharpe {_num(m['sharpe'])}   Sortino {_num(m['sortino'])}   max drawdown {_pct(m['max_drawdown'])}"
             f"   exposure {_pct(m['exposure'])}",
-            f"  trades {int(m['trade_count'])}   win rate {_pct(m['win_rate'])}   profit factor "
-            f"{_num(m['profit_factor'])}   commission {m['total_commission']:,.2f}",
+            f"  trades {int(m['trade_count'])}{_open_trades(self.trades)}   win rate {_pct(m['win_rate'])}"
+            f"   profit factor {_num(m['profit_factor'])}   commission {m['total_commission']:,.2f}",
             f"  orders {len(self.orders)} ({counts}), fills {len(self.fills)}",
             f"  fill model {s.get('fill_model')}, slippage {s.get('slippage')}, commission {s.get('commission')}",
         ]
@@ -518,6 +520,12 @@ def _d(ts: Any) -> str:
         return "?"
     ts = pd.Timestamp(ts)
     return str(ts.date()) if ts == ts.normalize() else str(ts)
+
+
+def _open_trades(trades: pd.DataFrame) -> str:
+    """`` (+1 open)`` when round trips are still open at the end (the metrics count closed ones)."""
+    n = int(trades["is_open"].sum()) if len(trades) else 0
+    return f" (+{n} open)" if n else ""
 
 
 def _style_text(o: pd.Series, limit: float, stop: float, show_trail: bool = True) -> str:

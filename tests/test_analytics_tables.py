@@ -197,3 +197,18 @@ def test_missing_values_render_blank(brackets):
     open_row = styler.data[styler.data["id"] == 4].iloc[0]
     assert open_row["closed_at"] == "" and open_row["created"] == "2021-01-04"
     assert not any(isinstance(v, float) and math.isnan(v) for v in styler.data["side"])
+
+
+def test_styled_tables_have_a_readable_text_form():
+    from helpers import bars, run
+
+    from rustybt_nb.finance.slippage import NoSlippage
+
+    result = run({0: lambda a, c, d: a.order(c.asset, 250)}, bars([(10, 11, 9, 10, 100)] * 4),
+                 slippage=NoSlippage(volume_limit=1.0))
+    text = repr(result.partial_fills())
+    assert text.startswith("Partial fills: 1 order filled in 3 slices") and "0x" not in text
+    assert "#1 buy 250" in text
+    orders = repr(result.orders_table())
+    assert orders.startswith("Orders: 1") and "filled" in orders
+    assert "trades 0 (+1 open)" in result.summary()  # metrics count closed round trips only

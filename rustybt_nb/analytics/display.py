@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .style import STATUS_COLORS
+
 __all__ = [
     "display_result",
     "display_views",
@@ -35,10 +37,6 @@ __all__ = [
 ]
 
 _STATUS_ORDER = ("open", "held", "triggered", "partial", "filled", "canceled", "rejected", "expired")
-_STATUS_COLORS = {
-    "open": "#1f77b4", "held": "#7f7f7f", "triggered": "#9467bd", "partial": "#ff7f0e", "filled": "#2ca02c",
-    "canceled": "#8c564b", "rejected": "#d62728", "expired": "#bcbd22",
-}
 _NA = "\N{EN DASH}"  # shown for missing values
 _MAX_ORDER_ROWS = 10
 _MAX_LOG_LINES = 10
@@ -251,7 +249,7 @@ def result_html(result: Any) -> str:
                  f'these numbers cover the bars before it.</div>')
     counts = _status_counts(result.orders)
     if counts:
-        parts = " · ".join(f'<span style="color: {_STATUS_COLORS.get(st, "#333")}">{_esc(st)}</span> {n}'
+        parts = " · ".join(f'<span style="color: {STATUS_COLORS.get(st, "#333")}">{_esc(st)}</span> {n}'
                            for st, n in counts)
         orders_line = f"<b>{len(result.orders)}</b> orders: {parts} · <b>{len(result.fills)}</b> fills"
     else:
@@ -301,7 +299,7 @@ def order_html(order: Any) -> str:
     role = f" ({str(order.role).replace('_', '-')})" if getattr(order, "role", None) else ""
     header = (f'<div style="font-size: 14px"><b>Order #{_esc(order.id)}</b> {_esc(side)} '
               f'{_esc(_qty(abs(amount)))} <b>{_esc(_symbol(order.asset))}</b> · {_esc(style)}{_esc(role)}'
-              f'{_badge(status, _STATUS_COLORS.get(status, "#333"))}</div>')
+              f'{_badge(status, STATUS_COLORS.get(status, "#333"))}</div>')
     avg = order.avg_fill_price if getattr(order, "filled", 0) else None
     fields: list[tuple[str, str]] = [
         ("amount", _qty(amount)), ("filled", _qty(order.filled)), ("open", _qty(amount - float(order.filled))),

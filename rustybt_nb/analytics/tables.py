@@ -44,6 +44,28 @@ TABLE_STYLES = [
 ]
 
 
+_TEXT_STYLER: type | None = None
+
+
+def _styled(frame: pd.DataFrame) -> Any:
+    """``frame.style`` whose plain-text form (``repr``, what a terminal or a text-only notebook
+    output shows) is the caption and the table as text, instead of the object's address."""
+    global _TEXT_STYLER
+    if _TEXT_STYLER is None:
+        from pandas.io.formats.style import Styler
+
+        class TextStyler(Styler):
+            def __repr__(self) -> str:
+                caption = html.unescape(self.caption) if isinstance(self.caption, str) else ""
+                data = self.data
+                hidden = self.hide_index_[0] if isinstance(self.hide_index_, list) else self.hide_index_
+                body = data.to_string(index=not hidden)
+                return f"{caption}\n{body}" if caption else body
+
+        _TEXT_STYLER = TextStyler
+    return _TEXT_STYLER(frame)
+
+
 # ================================================================ partial fills
 def partial_fill_table(result: Any, asset: Any = None) -> pd.DataFrame:
     """Every order that filled in more than one slice, one row per slice.
@@ -148,7 +170,7 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
                                         "vwap", "arrival", "slippage (bps)"],
                                index=pd.MultiIndex.from_arrays([[], []], names=["order", "slice"]))
         text = caption or f"No order filled in several slices{where} ({limit_text})."
-        return display.style.set_caption(html.escape(text)).set_table_styles(TABLE_STYLES)
+        return _styled(display).set_caption(html.escape(text)).set_table_styles(TABLE_STYLES)
 
     orders = result.orders.set_index("id")
     ids = table["order_id"].to_numpy()
@@ -195,7 +217,7 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
             return ""
         return f"color: {SELL_COLOR if v > 0 else BUY_COLOR}; font-weight: 600"
 
-    styler = display.style
+    styler = _styled(display)
     styler = styler.format(escape="html", subset=["dt"])
     styler = styler.format(_fmt_signed, subset=["qty", "cum filled", "remaining"])
     styler = styler.format(_fmt_price, subset=["price", "vwap", "arrival"])
@@ -259,7 +281,7 @@ def orders_table(result: Any, status: str | Iterable[str] | None = None, asset: 
 
     text_cols = [c for c in ("asset", "type", "reason", "created", "closed_at", "tag", "links", "side", "status")
                  if c in display]
-    styler = display.style.hide(axis="index")
+    styler = _styled(display).hide(axis="index")
     styler = styler.format(escape="html", subset=text_cols, na_rep="")
     styler = styler.format(lambda v: f"#{v}", subset=["id"])
     styler = styler.format(_fmt_signed, subset=["amount", "filled"])

@@ -269,9 +269,9 @@ class Order:
     def __repr__(self) -> str:
         price = ""
         if self.limit is not None:
-            price += f" limit={self.limit:g}"
+            price += f", limit={self.limit:g}"
         if self.stop is not None:
-            price += f" stop={self.stop:g}"
+            price += f", stop={self.stop:g}"
         return (
             f"Order(id={self.id}, {self.asset.symbol}, {self.style}, amount={self.amount:g}, "
             f"filled={self.filled:g}{price}, status={self.status!s})"
