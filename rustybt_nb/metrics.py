@@ -2,7 +2,9 @@
 
 Annualisation uses the number of sessions per year of the data's calendar: 252 for
 exchange calendars, 365 for 7-day ('24/7') data. Sharpe and Sortino use a zero risk-free
-rate. CAGR uses calendar time between the first and last session.
+rate. CAGR uses calendar time between the first and last session. Exposure is the share of
+the simulated bars at whose close a position was held (so an intraday strategy on minute bars
+that is flat at every close still shows its time in the market).
 """
 
 from __future__ import annotations
@@ -25,8 +27,31 @@ def drawdown(values: pd.Series) -> pd.Series:
     return values / peak - 1.0
 
 
+def exposure_from_fills(fill_bars: np.ndarray, fill_assets: np.ndarray, position_after: np.ndarray,
+                        first_bar: int, last_bar: int) -> float:
+    """Share of the bars ``first_bar..last_bar`` at whose close any position was held, from the
+    fills (bar, asset, position after the fill; in bar order): positions change only at fills."""
+    n = last_bar - first_bar + 1
+    if n <= 0 or not len(fill_bars):
+        return 0.0
+    edges = np.zeros(n + 1, dtype=np.int64)
+    for asset in pd.unique(fill_assets):
+        sel = fill_assets == asset
+        bars, amount = fill_bars[sel], position_after[sel]
+        last_of_bar = np.r_[bars[1:] != bars[:-1], True]
+        bars, amount = bars[last_of_bar], amount[last_of_bar]
+        held = amount != 0
+        starts = np.clip(bars[held] - first_bar, 0, n)
+        ends = np.clip(np.r_[bars[1:], last_bar + 1][held] - first_bar, 0, n)
+        np.add.at(edges, starts, 1)
+        np.add.at(edges, ends, -1)
+    return float((np.cumsum(edges[:-1]) > 0).mean())
+
+
 def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: float, periods_per_year: float,
-                    total_commission: float) -> pd.Series:
+                    total_commission: float, exposure: float | None = None) -> pd.Series:
+    """The metrics of :data:`METRIC_NAMES`. ``exposure`` (see :func:`exposure_from_fills`)
+    defaults to the share of sessions that closed with a position."""
     pv = perf["portfolio_value"].astype(float) if len(perf) else pd.Series(dtype=float)
     rets = perf["returns"].astype(float) if len(perf) else pd.Series(dtype=float)
     n = len(pv)
@@ -59,7 +84,8 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     wins = closed["net_pnl"] > 0 if count else pd.Series(dtype=bool)
     gross_win = float(closed.loc[closed["net_pnl"] > 0, "net_pnl"].sum()) if count else 0.0
     gross_loss = float(-closed.loc[closed["net_pnl"] < 0, "net_pnl"].sum()) if count else 0.0
-    exposure = float((perf["positions_value"].abs() > 0).mean()) if n else 0.0
+    if exposure is None:
+        exposure = float((perf["positions_value"].abs() > 0).mean()) if n else 0.0
     return pd.Series({
         "start_value": float(capital_base),
         "end_value": end_value,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .finance.ledger import FILL_COLUMNS
 from .finance.order import OrderEvent
-from .metrics import compute_metrics
+from .metrics import compute_metrics, exposure_from_fills
 
 if TYPE_CHECKING:
     from .simulation import Simulation
@@ -122,6 +122,19 @@ class BacktestResult:
 
         return orders_table(self, **kwargs)
 
+    def _exchange_tz(self) -> Any:
+        """The exchange's time zone for minute runs on an exchange calendar (text shows local
+        exchange time), else None."""
+        s = self.settings
+        if s.get("frequency") != "minute" or not s.get("calendar") or s.get("start") is None:
+            return None
+        from .calendars import exchange_calendar
+
+        try:
+            return exchange_calendar(s["calendar"], pd.Timestamp(s["start"]), pd.Timestamp(s["end"])).tz
+        except Exception:  # an unknown calendar name: fall back to the stored (UTC) times
+            return None
+
     def order_log_text(self, order_ids: list[int] | None = None, *, trailing: bool = False) -> str:
         """The event log as text, one line per event in time order, with closed trades
         interleaved where they close::
@@ -142,6 +155,7 @@ class BacktestResult:
         all_events = self.order_events
         retrailed = set(all_events.loc[(all_events["kind"] == "updated")
                                        & all_events["reason"].str.contains("trail_", regex=False), "order_id"])
+        tz = self._exchange_tz()
         events = list(ev.itertuples(index=False))
         descs = [_style_text(orders.loc[e.order_id], e.limit, e.stop, show_trail=e.order_id not in retrailed)
                  for e in events]
@@ -150,14 +164,14 @@ class BacktestResult:
         for k, (e, desc) in enumerate(zip(events, descs)):
             side = "buy " if e.amount > 0 else "sell"
             fill = f"{e.qty:+g} @ {e.price:.2f}" if e.qty == e.qty else ""
-            line = f"{_d(e.dt)}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<{width}} {e.kind:<13} " \
+            line = f"{_d(e.dt, tz)}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<{width}} {e.kind:<13} " \
                    f"{fill:<16} {e.reason}"
             rows.append((e.dt, k, line.rstrip()))
         trades = self.trades[~self.trades["is_open"]] if len(self.trades) else self.trades
         for t in trades.itertuples(index=False):
             if order_ids is not None and not set(t.order_ids) & set(order_ids):
                 continue
-            line = (f"{_d(t.exit_dt)}  trade closed: {t.direction} {t.size:g} {t.asset} "
+            line = (f"{_d(t.exit_dt, tz)}  trade closed: {t.direction} {t.size:g} {t.asset} "
                     f"{t.entry_price:.2f} -> {t.exit_price:.2f}, pnl {t.pnl:+.2f}, net {t.net_pnl:+.2f}")
             rows.append((t.exit_dt, len(rows) + 10**9, line))
         rows.sort(key=lambda r: (r[0], r[1]))
@@ -166,12 +180,13 @@ class BacktestResult:
     def summary(self) -> str:
         """A few lines: run settings, headline metrics, order counts."""
         s, m = self.settings, self.metrics
+        tz = self._exchange_tz()
         st = self.orders["status"].value_counts() if len(self.orders) else pd.Series(dtype=int)
         counts = ", ".join(f"{k} {v}" for k, v in st.items()) or "none"
         synth = ", synthetic minute bars" if s.get("synthetic") else ""
         lines = [
             f"Backtest {s.get('algorithm', '?')} on {', '.join(s.get('symbols', []))} "
-            f"({s.get('frequency')}{synth}), {_d(s.get('start'))} -> {_d(s.get('end'))}, "
+            f"({s.get('frequency')}{synth}), {_d(s.get('start'), tz)} -> {_d(s.get('end'), tz)}, "
             f"{int(m['sessions'])} sessions",
             f"  capital {m['start_value']:,.2f} -> {m['end_value']:,.2f}   total return {_pct(m['total_return'])}"
             f"   CAGR {_pct(m['cagr'])}",
@@ -339,7 +354,8 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     logs = logs.sort_values("dt", kind="stable").reset_index(drop=True)
 
     periods = 365.0 if (store.calendar or "").upper() in ("24/7", "ALWAYS_OPEN") else 252.0
-    metrics = compute_metrics(perf, trades, ledger.starting_cash, periods, ledger.total_commission)
+    exposure = exposure_from_fills(fill_bars, fill_assets, amt_hist, lo, hi)
+    metrics = compute_metrics(perf, trades, ledger.starting_cash, periods, ledger.total_commission, exposure)
     bars = max(0, hi - lo + 1)
     run_info = {"wall_seconds": wall, "bars": bars, "bars_per_second": bars / wall if wall > 0 else math.nan,
                 "orders": len(orders), "events": len(events), "completed": sim.error is None,
@@ -515,11 +531,16 @@ def _num(x: float) -> str:
     return "n/a" if x != x else ("inf" if math.isinf(x) else f"{x:.2f}")
 
 
-def _d(ts: Any) -> str:
+def _d(ts: Any, tz: Any = None) -> str:
+    """A date, or for an intraday time ``YYYY-MM-DD HH:MM`` in ``tz`` (with its abbreviation)."""
     if ts is None:
         return "?"
     ts = pd.Timestamp(ts)
-    return str(ts.date()) if ts == ts.normalize() else str(ts)
+    if ts == ts.normalize():
+        return str(ts.date())
+    if tz is not None and ts.tzinfo is not None:
+        return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
+    return str(ts)
 
 
 def _open_trades(trades: pd.DataFrame) -> str:

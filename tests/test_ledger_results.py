@@ -570,3 +570,37 @@ def test_order_log_text_describes_each_order_as_it_stood_at_each_event():
     submitted, updated = lines
     assert "#1   buy  10    limit 90" in submitted
     assert "#1   buy  20    limit 92.5" in updated and "modified: amount=20, limit=92.5" in updated
+
+
+def test_exposure_counts_bars_in_the_market_also_for_intraday_strategies():
+    # minute bars: buy at 10:00, sell at 15:00 New York time every day; flat at every close,
+    # yet in the market for about 300 of the 390 minutes of each session
+    from rustybt_nb import TradingAlgorithm, run_algorithm
+
+    class Intraday(TradingAlgorithm):
+        def initialize(self, context):
+            context.asset = self.symbol("AAPL")
+            self.schedule_function(lambda c, d: self.order(c.asset, 10), self.date_rules.every_day(),
+                                   self.time_rules.market_open(minutes=30))
+            self.schedule_function(lambda c, d: self.order_target(c.asset, 0), self.date_rules.every_day(),
+                                   self.time_rules.market_close(minutes=60))
+
+    res = run_algorithm(Intraday, data="AAPL", data_frequency="minute", start="2012-10-01", end="2012-10-05")
+    assert res.perf["positions_value"].eq(0).all()
+    assert res.metrics["exposure"] == pytest.approx(300 / 390, abs=0.01)
+
+
+def test_minute_text_shows_exchange_local_times():
+    from rustybt_nb import run_algorithm
+
+    def handle(context, data):
+        from rustybt_nb.api import order, symbol
+
+        if not context.portfolio.positions:
+            order(symbol("AAPL"), 10)
+
+    res = run_algorithm(initialize=lambda c: None, handle_data=handle, data="AAPL", data_frequency="minute",
+                        start="2012-10-01", end="2012-10-01")
+    assert "2012-10-01 09:31 EDT -> 2012-10-01 16:00 EDT" in res.summary()
+    first = res.order_log_text().splitlines()[0]
+    assert first.startswith("2012-10-01 09:31 EDT  #1   buy  10")
