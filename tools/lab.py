@@ -11,6 +11,7 @@ the first backtest summary it printed are shown.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -49,7 +50,9 @@ def first_summary(path: Path) -> tuple[str, str]:
         for output in cell.get("outputs", []):
             text = output.get("text") or output.get("data", {}).get("text/plain", "")
             if isinstance(text, str) and text.startswith("Backtest "):
-                return title, text.rstrip()
+                lines = text.splitlines()
+                block = [lines[0], *itertools.takewhile(lambda line: line.startswith("  "), lines[1:])]
+                return title, "\n".join(block)
     return title, ""
 
 
