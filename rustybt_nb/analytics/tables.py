@@ -57,13 +57,23 @@ def _styled(frame: pd.DataFrame) -> Any:
         class TextStyler(Styler):
             def __repr__(self) -> str:
                 caption = html.unescape(self.caption) if isinstance(self.caption, str) else ""
-                data = self.data
                 hidden = self.hide_index_[0] if isinstance(self.hide_index_, list) else self.hide_index_
-                body = data.to_string(index=not hidden)
+                body = _formatted(self).to_string(index=not hidden)
                 return f"{caption}\n{body}" if caption else body
 
         _TEXT_STYLER = TextStyler
     return _TEXT_STYLER(frame)
+
+
+def _formatted(styler: Any) -> pd.DataFrame:
+    """The styler's cells as the text its formatters show (HTML entities decoded)."""
+    data = styler.data
+    funcs = getattr(styler, "_display_funcs", None)
+    if funcs is None:  # a pandas without per-cell formatters: the raw values
+        return data
+    cells = [[html.unescape(str(funcs[(r, c)](data.iat[r, c]))) for c in range(data.shape[1])]
+             for r in range(data.shape[0])]
+    return pd.DataFrame(cells, index=data.index, columns=data.columns)
 
 
 # ================================================================ partial fills

@@ -201,7 +201,7 @@ class OrderBook:
         if bar >= self.store.last_valid[sid]:
             return (f"no bars of {order.asset.symbol} after {self.dt_of(max(bar, 0))}: the order could never fill")
         if order.tif == "GTD" and order.good_till < self.index[min(bar + 1, len(self.index) - 1)]:
-            return f"good_till {order.good_till} is before the next bar"
+            return f"good_till {_when(order.good_till)} is before the next bar"
         if order.style in TRAILING:
             ref = self.last_price(order.asset, bar)
             if ref != ref:
