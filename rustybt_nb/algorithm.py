@@ -230,6 +230,10 @@ class TradingAlgorithm:
         """(asset, None), or (a placeholder asset with sid -1, rejection reason) for a
         symbol that is not in the data."""
         store = self._sim_required().store
+        if type(asset) is Asset:  # the common case: an asset of this run's data
+            known = store._by_symbol.get(asset)
+            if known is not None:
+                return known, None
         if isinstance(asset, OrderTicket):
             asset = asset.asset
         if isinstance(asset, (Asset, str)):
@@ -269,9 +273,18 @@ class TradingAlgorithm:
         Malformed calls raise ValueError/TypeError; orders that cannot stand (unknown
         asset, invalid bracket, ...) come back ``rejected`` with a reason.
         """
-        sim = self._sim_required()
-        amount = _check_amount(amount)
-        style = _resolve_style(limit_price, stop_price, style)
+        try:
+            sim = self._sim
+        except AttributeError:  # (an __init__ that skipped super().__init__(), outside a run)
+            sim = None
+        if sim is None:
+            sim = self._sim_required()
+        if type(amount) is not int or not -_EXACT < amount < _EXACT:  # (an int needs no conversion)
+            amount = _check_amount(amount)
+        if style is None and limit_price is None and stop_price is None:
+            style = _MARKET
+        else:
+            style = _resolve_style(limit_price, stop_price, style)
         if time_in_force is not None or good_till is not None:
             import copy
 
@@ -279,8 +292,12 @@ class TradingAlgorithm:
             style.time_in_force, style.good_till = _check_tif(time_in_force or "GTD", good_till)
         if amount == 0:
             return None
-        a, unknown = self._asset(asset)
-        order = sim.book.submit(a, amount, style, sim.bar, tag=tag, unknown=unknown)
+        a = sim.store._by_symbol.get(asset) if type(asset) is Asset else None
+        if a is None:
+            a, unknown = self._asset(asset)
+        else:
+            unknown = None
+        order = sim.book.submit(a, amount, style, sim.data._i, tag=tag, unknown=unknown)
         return OrderTicket(order, self)
 
     def _price(self, asset: Asset) -> float:
@@ -318,11 +335,15 @@ class TradingAlgorithm:
                      **kw: Any) -> OrderTicket | None:
         """Order the difference between ``target`` shares and the current position
         (open orders are not counted, as in Zipline)."""
-        _check_number("target", target)
+        if type(target) is not int and type(target) is not float:
+            _check_number("target", target)
+        elif target != target:
+            _check_number("target", target)  # (raises: NaN)
         a, unknown = self._asset(asset)
         held = self.portfolio.positions[a].amount if not unknown else 0
-        return self._order_computed(a, target - held, limit_price, stop_price,
-                                    style, **kw)
+        if kw:
+            return self._order_computed(a, target - held, limit_price, stop_price, style, **kw)
+        return self._order_computed(a, target - held, limit_price, stop_price, style)
 
     def order_target_value(self, asset: Any, target: float, limit_price: float | None = None,
                            stop_price: float | None = None, style: ExecutionStyle | None = None,
@@ -351,7 +372,9 @@ class TradingAlgorithm:
             style = _resolve_style(limit_price, stop_price, style)
             why = unknown or f"no price for {a.symbol} yet to size the order"
             return OrderTicket(sim.book.submit(a, 1, style, sim.bar, tag=kw.get("tag"), unknown=why), self)
-        return self.order(asset, int(amount), limit_price, stop_price, style, **kw)
+        if kw:
+            return self.order(asset, int(amount), limit_price, stop_price, style, **kw)
+        return self.order(asset, int(amount), limit_price, stop_price, style)
 
     def get_open_orders(self, asset: Any = None) -> dict:
         """``get_open_orders(asset)`` -> {order_id: Order};
@@ -504,6 +527,9 @@ def _order_id(value: Any) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an order id") from None
+
+
+_EXACT = 2**53  # ints below this convert to float and back unchanged
 
 
 def _check_number(name: str, value: Any) -> None:

@@ -45,11 +45,12 @@ class Clock:
             labels = store.index
             if labels.tz is not None:
                 labels = labels.tz_convert(None)
-            self.session_labels = labels.normalize()
+            # (loaders store daily bars at midnight already: no normalised copy to build then)
+            self.session_labels = labels if labels.is_normalized else labels.normalize()
             self.session_first_bar = np.arange(n, dtype=np.int64)
         else:
             local = store.index.tz_convert(calendar_tz(self.calendar_name))
-            days = local.normalize().tz_localize(None)
+            days = _local_dates(local)
             codes = np.empty(n, dtype=np.int64)
             if n:
                 change = np.empty(n, dtype=bool)
@@ -137,6 +138,13 @@ class Clock:
 
     def bar_of(self, dt: object, side: str = "left") -> int:
         return int(self.index.searchsorted(pd.Timestamp(dt), side=side))
+
+
+def _local_dates(local: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Each timestamp's local date (midnight, tz-naive): ``local.normalize().tz_localize(None)``
+    without the frequency inference ``normalize`` does over the whole index."""
+    wall = local.tz_localize(None).to_numpy()
+    return pd.DatetimeIndex(wall.astype("datetime64[D]").astype(wall.dtype))
 
 
 def _merge(fallback: pd.DatetimeIndex, calendar: pd.Series, known: np.ndarray) -> pd.DatetimeIndex:

@@ -14,6 +14,7 @@ the last row is the current session so far.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,6 +78,9 @@ class BarData:
         self._store = store
         self._i = -1
         self._mv = [{f: memoryview(a) for f, a in cols.items()} for cols in store.arrays]
+        # asset (or its symbol) -> field -> the column as an array('d'), copied on first use by
+        # ``current`` (indexing one is cheaper than indexing a memoryview or a numpy array)
+        self._cur: dict[Asset, dict[str, array]] = {a: {} for a in store.assets}
         self._dt_values = store.index._data._ndarray  # datetime64 values of the index
         self._dtype = store.index.dtype
         self._session_of_bar = session_of_bar
@@ -104,15 +108,22 @@ class BarData:
         """Value(s) at the current bar. ``price`` is the last traded close (carried
         forward); ``open/high/low/close`` are NaN and ``volume`` 0 when the asset has no
         bar now. Extra numeric columns of the data are fields too."""
-        if type(assets) is Asset and type(fields) is str:
-            mv = self._mv[assets.sid].get(fields)
-            if mv is not None and self._i >= 0:
-                return mv[self._i]
+        i = self._i
+        if i >= 0:
+            try:  # one asset (or symbol) and one field of the data: two lookups and an index
+                return self._cur[assets][fields][i]
+            except (KeyError, TypeError):  # anything else (lists, unknown names, last_traded)
+                pass
         return self._current_slow(assets, fields)
 
     def _current_slow(self, assets: Any, fields: Any) -> Any:
         multi_a = _is_list(assets)
         multi_f = _is_list(fields)
+        if not multi_a and not multi_f and self._i >= 0 and type(fields) is str:
+            cols = self._cur.get(assets) if isinstance(assets, str) else None
+            if cols is not None and fields not in cols and fields in self._store.arrays[self._asset(assets).sid]:
+                col = cols[fields] = array("d")  # current's fast path from now on
+                col.frombytes(self._mv[self._asset(assets).sid][fields].cast("B"))
         alist = [self._asset(a) for a in (assets if multi_a else [assets])]
         flist = [self._field(f) for f in (fields if multi_f else [fields])]
         vals = {f: [self._value(a, f) for a in alist] for f in flist}

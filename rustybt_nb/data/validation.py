@@ -247,6 +247,8 @@ def _localize(idx: pd.DatetimeIndex, frequency: str, tz: str | None, ctx: _Ctx) 
 
 def infer_frequency(idx: pd.DatetimeIndex) -> str:
     """'daily' when every timestamp is a midnight (in its own zone), else 'minute'."""
+    if idx.tz is None:  # the same test without building a normalised copy (and inferring its freq)
+        return "daily" if idx.is_normalized else "minute"
     return "daily" if bool((idx == idx.normalize()).all()) else "minute"
 
 
@@ -456,21 +458,24 @@ def validate_bars(
     # -- prices
     present = [mapping[f] for f in PRICE_FIELDS if f in mapping]
     block = np.column_stack([cols[f] for f in PRICE_FIELDS if f in cols])
-    nan_rows = np.flatnonzero(np.isnan(block).any(axis=1))
+    # Clean data passes one test over the whole block (NaN, inf and <= 0 all fail ``> 0`` or
+    # ``< inf``); only a failure looks for the offending rows.
+    clean = bool(((block > 0) & (block < np.inf)).all())
+    nan_rows = np.zeros(0, dtype=np.intp) if clean else np.flatnonzero(np.isnan(block).any(axis=1))
     if len(nan_rows):
         which = [mapping[f] for f in PRICE_FIELDS if f in cols and np.isnan(cols[f]).any()]
         raise ctx.fail(
             f"NaN (missing) prices in {fmt_list(which)}.",
             f"df = df.dropna(subset={present!r})", labels, nan_rows,
         )
-    inf_rows = np.flatnonzero(np.isinf(block).any(axis=1))
+    inf_rows = nan_rows if clean else np.flatnonzero(np.isinf(block).any(axis=1))
     if len(inf_rows):
         raise ctx.fail(
             "infinite prices (inf or -inf).",
             f"df = df.replace([np.inf, -np.inf], np.nan).dropna(subset={present!r})",
             labels, inf_rows,
         )
-    nonpos = np.flatnonzero((block <= 0).any(axis=1))
+    nonpos = nan_rows if clean else np.flatnonzero((block <= 0).any(axis=1))
     if len(nonpos):
         raise ctx.fail(
             "non-positive prices (every price must be > 0).",

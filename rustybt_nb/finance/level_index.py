@@ -18,6 +18,7 @@ from .order import ORDER_STATUS, Order
 
 HELD = ORDER_STATUS.HELD
 _EVERY_BAR_STYLES = frozenset({"market", "trailing_stop", "trailing_stop_limit"})
+_EVERY = ("every", 0.0)
 
 
 def slot_of(order: Order) -> tuple[str, float] | None:
@@ -29,10 +30,10 @@ def slot_of(order: Order) -> tuple[str, float] | None:
     buy = order.amount > 0
     if order.triggered:
         if style in ("stop", "trailing_stop"):
-            return ("every", 0.0)
+            return _EVERY
         return ("down", order.limit) if buy else ("up", order.limit)
     if style in _EVERY_BAR_STYLES:
-        return ("every", 0.0)
+        return _EVERY
     if style == "limit":
         return ("down", order.limit) if buy else ("up", order.limit)
     return ("up", order.stop) if buy else ("down", order.stop)  # stop, stop_limit
@@ -51,8 +52,14 @@ class LevelIndex:
 
     def file(self, order: Order) -> None:
         """(Re)file ``order`` after any change of status, level or trigger."""
-        self.remove(order)
-        if order.status is None or order.status not in _LIVE:
+        if order.id in self.where:
+            self.remove(order)
+        status = order.status
+        if status not in _LIVE or status is HELD:  # closed, not yet accepted, or held: nowhere
+            return
+        if not order.triggered and order.style in _EVERY_BAR_STYLES:  # slot_of's answer, without the call
+            self.every.append(order)
+            self.where[order.id] = _EVERY
             return
         slot = slot_of(order)
         if slot is None:

@@ -91,6 +91,16 @@ TRANSITIONS: dict[tuple[ORDER_STATUS | None, EVENT], ORDER_STATUS] = {
 }
 
 
+#: TRANSITIONS by event kind: kind -> {status before: status after} (one lookup per event)
+_NEXT: dict[EVENT, dict[ORDER_STATUS | None, ORDER_STATUS]] = {k: {} for k in EVENT}
+for (_before, _kind), _after in TRANSITIONS.items():
+    _NEXT[_kind][_before] = _after
+del _before, _kind, _after
+#: member -> its plain ``str`` value (``member.value`` is a slow Python-level descriptor)
+_PLAIN: dict[Any, str | None] = {None: None, **{m: m._value_ for m in ORDER_STATUS}, **{m: m._value_ for m in EVENT}}
+_TRIGGERED, _TRAILED = E.TRIGGERED, E.TRAILED
+
+
 class InvalidTransition(RuntimeError):
     """An event that the transition table does not allow (an engine bug)."""
 
@@ -299,25 +309,26 @@ def apply_event(
     """
     before = order.status
     try:
-        after = TRANSITIONS[(before, kind)]
+        after = _NEXT[kind][before]  # TRANSITIONS[(before, kind)], without building the key
     except KeyError:
         raise InvalidTransition(
             f"order {order.id}: event {kind!s} is not allowed in status {before!s} ({reason})"
         ) from None
-    for name, value in changes.items():
-        setattr(order, name, value)
+    if changes:
+        for name, value in changes.items():
+            setattr(order, name, value)
     if qty:
         order.filled += qty
         order.fill_value += abs(qty) * price
-    if kind is E.TRIGGERED:
+    if kind is _TRIGGERED:
         order.triggered = True
     order.status = after
-    if reason or kind is not E.TRAILED:
+    if reason or kind is not _TRAILED:
         order.reason = reason
     if after in TERMINAL:
         order.closed_at = dt
     ev = _new_event(OrderEvent, (
-        len(log), order.id, dt, bar, kind.value, None if before is None else before.value, after.value,
+        len(log), order.id, dt, bar, _PLAIN[kind], _PLAIN[before], _PLAIN[after],
         qty if qty else NAN, price, reason, order.amount, order.filled, order.limit, order.stop,
     ))
     order.events.append(ev)

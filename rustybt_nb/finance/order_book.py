@@ -33,6 +33,7 @@ from .execution import (
     BracketOrder,
     ExecutionStyle,
     LimitOrder,
+    MarketOrder,
     OCOOrder,
     StopLimitOrder,
     StopOrder,
@@ -56,7 +57,14 @@ from .slippage import NoSlippage, SlippageModel
 
 E = EVENT
 S = ORDER_STATUS
-HELD, OPEN = S.HELD, S.OPEN  # plain names: enum attribute access is slow in the per-bar path
+# Plain names for the members the per-order path uses: reading a member from an enum class
+# costs about as much as a function call.
+HELD, OPEN = S.HELD, S.OPEN
+_SUBMITTED, _HELD, _REJECTED, _TRIGGERED, _TRAILED = E.SUBMITTED, E.HELD, E.REJECTED, E.TRIGGERED, E.TRAILED
+_FILL, _PARTIAL_FILL = E.FILL, E.PARTIAL_FILL
+_BASE_CAPACITY = SlippageModel.capacity
+_BASE_SLIPPED_PRICE = SlippageModel.slipped_price
+_BASE_COMMISSION = CommissionModel.calculate
 
 
 class OrderBook:
@@ -95,11 +103,14 @@ class OrderBook:
         self.n_live = 0
         self._next_id = 1
         self._dt_bar, self._dt = -2, None  # the last bar's timestamp (events come in bursts per bar)
+        self._n_bars = len(store.index)
         self._day_orders: list[Order] = []
         self._gtd_orders: list[Order] = []
         self._prices = [a["price"] for a in store.arrays]  # last traded price (close carried forward)
+        self._last_valid: list[int] = store.last_valid.tolist()  # plain ints: compared once per order
         self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
         self._ohlc = fill_model == "ohlc"
+        self._market_reason = f"market order filled at the {'open' if self._ohlc else 'close'}"
         self._one_asset = len(store.assets) == 1
         self.contingency = Contingencies(self, same_bar)
         self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
@@ -108,7 +119,7 @@ class OrderBook:
     def dt_of(self, bar: int) -> Any:
         if bar == self._dt_bar:
             return self._dt
-        dt = self.store.timestamp(bar) if 0 <= bar < len(self.index) else None
+        dt = self.store.timestamp(bar) if 0 <= bar < self._n_bars else None
         self._dt_bar, self._dt = bar, dt
         return dt
 
@@ -117,29 +128,25 @@ class OrderBook:
             return NAN
         return float(self._prices[asset.sid][bar])
 
-    def _new_order(self, asset: Asset, amount: int, kind: str, bar: int, dt: Any, *, limit=None, stop=None,
-                   tag=None, tif="GTC", good_till=None) -> Order:
-        o = Order(self._next_id, asset, amount, kind, dt, bar, limit=limit, stop=stop, tag=tag)
-        self._next_id += 1
-        o.tif = tif
-        o.good_till = good_till
-        self.orders[o.id] = o
-        return o
-
     def event(self, order: Order, kind: EVENT, bar: int, reason: str, **kw: Any) -> OrderEvent:
         """Apply an event at ``bar``'s time and keep the working lists in step."""
         was_live = order.status in LIVE
-        ev = apply_event(order, kind, self.dt_of(bar), bar, reason, self.log, **kw)
+        dt = self._dt if bar == self._dt_bar else self.dt_of(bar)
+        if kw:
+            ev = apply_event(order, kind, dt, bar, reason, self.log, **kw)
+        else:  # (a call without ** unpacking is much cheaper)
+            ev = apply_event(order, kind, dt, bar, reason, self.log)
         is_live = order.status in LIVE
-        sid = order.asset.sid
-        if is_live and not was_live:
-            self.working[sid].append(order)
-            self.n_live += 1
-        elif was_live and not is_live:
-            self.working[sid].remove(order)
-            self.n_live -= 1
-        if kind is not E.TRAILED and (is_live or was_live) and 0 <= sid < len(self.levels):
-            self.levels[sid].file(order)
+        if is_live or was_live:
+            sid = order.asset.sid
+            if is_live and not was_live:
+                self.working[sid].append(order)
+                self.n_live += 1
+            elif not is_live:
+                self.working[sid].remove(order)
+                self.n_live -= 1
+            if kind is not _TRAILED and 0 <= sid < len(self.levels):
+                self.levels[sid].file(order)
         return ev
 
     # ============================================================== submit
@@ -155,7 +162,7 @@ class OrderBook:
         order = self.create(asset, amount, style, bar, tag=tag)
         reason = unknown or self.check_standalone(order)
         if reason:
-            self.event(order, E.REJECTED, bar, reason)
+            self.event(order, _REJECTED, bar, reason)
         else:
             self.accept(order, bar)
         return order
@@ -163,18 +170,24 @@ class OrderBook:
     def create(self, asset: Asset | None, amount: int, style: ExecutionStyle, bar: int, *,
                tag: str | None = None) -> Order:
         """Build an order object (no event yet) from a simple style."""
-        dt = self.dt_of(bar) if bar >= 0 else self.dt_of(0)
-        asset = asset if asset is not None else Asset("?")
+        at = bar if bar >= 0 else 0
+        dt = self._dt if at == self._dt_bar else self.dt_of(at)
+        if asset is None:
+            asset = Asset("?")
         limit = stop = None
-        kind = style.kind
-        if isinstance(style, (LimitOrder, StopLimitOrder)):
-            limit = style.limit_price
-        if isinstance(style, (StopOrder, StopLimitOrder)):
-            stop = style.stop_price
-        good_till = self._good_till(style.good_till) if style.time_in_force == "GTD" else None
-        order = self._new_order(asset, amount, kind, bar, dt, limit=limit, stop=stop, tag=tag,
-                                tif=style.time_in_force, good_till=good_till)
-        if isinstance(style, TrailingStopOrder):
+        if type(style) is not MarketOrder:
+            if isinstance(style, (LimitOrder, StopLimitOrder)):
+                limit = style.limit_price
+            if isinstance(style, (StopOrder, StopLimitOrder)):
+                stop = style.stop_price
+        tif = style.time_in_force
+        order = Order(self._next_id, asset, amount, style.kind, dt, bar, limit, stop, tag)
+        self._next_id += 1
+        if tif != "GTC":
+            order.tif = tif
+            order.good_till = self._good_till(style.good_till) if tif == "GTD" else None
+        self.orders[order.id] = order
+        if type(style) is not MarketOrder and isinstance(style, TrailingStopOrder):
             order.trail_amount = style.trail_amount
             order.trail_percent = style.trail_percent
             order.trail_reference = style.trail_reference or self.trail_reference
@@ -198,7 +211,7 @@ class OrderBook:
         """Reason to reject a well-formed single order, or ''."""
         sid = order.asset.sid
         bar = order.created_bar
-        if bar >= self.store.last_valid[sid]:
+        if bar >= self._last_valid[sid]:
             return (f"no bars of {order.asset.symbol} after {self.dt_of(max(bar, 0))}: the order could never fill")
         if order.tif == "GTD" and order.good_till < self.index[min(bar + 1, len(self.index) - 1)]:
             return f"good_till {_when(order.good_till)} is before the next bar"
@@ -214,12 +227,15 @@ class OrderBook:
         if order.style in TRAILING and order.stop is None:
             self._init_trailing(order, bar)
         if held:
-            self.event(order, E.HELD, bar, reason or "held until its entry fills")
+            self.event(order, _HELD, bar, reason or "held until its entry fills")
         else:
-            self.event(order, E.SUBMITTED, bar, reason or "accepted")
-        if order.tif == "DAY":
+            self.event(order, _SUBMITTED, bar, reason or "accepted")
+        tif = order.tif
+        if tif == "GTC":
+            return
+        if tif == "DAY":
             self._day_orders.append(order)
-        elif order.tif == "GTD":
+        elif tif == "GTD":
             self._gtd_orders.append(order)
 
     def _init_trailing(self, order: Order, bar: int) -> None:
@@ -328,82 +344,96 @@ class OrderBook:
             h, lo = h_[i], l_[i]
         else:
             h = lo = c_[i]
-        if not levels.every:  # only resting orders: leave at once when no level is in reach
-            up, down = levels.up, levels.down
+        every = levels.every
+        up, down = levels.up, levels.down
+        if not every:  # only resting orders: leave at once when no level is in reach
             if (not up or h < up[0][0]) and (not down or lo > down[-1][0]):
                 return
-        o, c, v = o_[i], c_[i], v_[i]
+        c = c_[i]
         if c != c:  # the asset has no bar here
             return
-        every = levels.every
-        if len(every) == 1 and not levels.up and not levels.down and self._trail_only(every[0], i, h, lo, c):
-            return
+        o = o_[i]
+        if len(every) == 1 and not up and not down:
+            order = every[0]
+            if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
+                    and order.status is not HELD:
+                # One working trailing stop (every bar of a trailing strategy): when this bar does
+                # not reach its level, only ratchet it -- _ratchet, inlined.
+                stop = order.stop
+                buy = order.amount > 0
+                if buy:
+                    reached = (h >= stop) if ohlc else (c >= stop)
+                else:
+                    reached = (lo <= stop) if ohlc else (c <= stop)
+                if not reached:
+                    ref = (lo if buy else h) if order.trail_reference == "high_low" else c
+                    if ref == ref:
+                        new = trail_level(buy, ref, order.trail_amount, order.trail_percent)
+                        if (new < stop) if buy else (new > stop):
+                            self._move_trail(order, new, ref, i, None)
+                    return
+            found = [order]
+        else:
+            found = levels.reached(h, lo) if ohlc else levels.reached(c, c)
         candidates: list[tuple[Order, float]] = []
-        for order in levels.reached(h, lo) if ohlc else levels.reached(c, c):
+        for order in found:
             if order.eligible_bar > i or order.status is HELD:
                 continue
-            if ohlc:
-                price, reached = match_ohlc(order.style, order.amount > 0, order.triggered, order.stop,
-                                            order.limit, o, h, lo, c)
+            style = order.style
+            if style == "market":
+                price, reached = (o if ohlc else c), False
+            elif ohlc:
+                price, reached = match_ohlc(style, order.amount > 0, order.triggered, order.stop, order.limit,
+                                            o, h, lo, c)
             else:
-                price, reached = match_close(order.style, order.amount > 0, order.triggered, order.stop,
-                                             order.limit, c)
+                price, reached = match_close(style, order.amount > 0, order.triggered, order.stop, order.limit, c)
             if reached:
                 order.triggered = True
-                if order.style in LIMIT_PRICED:
-                    if order.style == "trailing_stop_limit":
-                        self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached; limit {order.limit:.4f} "
-                                                          "is now working (frozen)")
+                if style in LIMIT_PRICED:
+                    if style == "trailing_stop_limit":
+                        self.event(order, _TRIGGERED, i, f"stop {order.stop:.4f} reached; limit {order.limit:.4f} "
+                                                         "is now working (frozen)")
                     else:
-                        self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached; "
-                                                          f"working as a limit at {order.limit:.4f}")
+                        self.event(order, _TRIGGERED, i, f"stop {order.stop:.4f} reached; "
+                                                         f"working as a limit at {order.limit:.4f}")
                 elif price != price:
-                    self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached")
+                    self.event(order, _TRIGGERED, i, f"stop {order.stop:.4f} reached")
             if price == price:
                 candidates.append((order, price))
-        trailing: list[Order] = []
         if candidates:
             if len(candidates) > 1:
                 candidates = self.contingency.resolve_same_bar(candidates, i, o, h, lo, c)
+            slippage = self.slippage
+            # the base model's capacity and price, without calling them, when the model keeps them
+            uncapped = slippage.volume_limit is None and type(slippage).capacity is _BASE_CAPACITY
+            unslipped = type(slippage).slipped_price is _BASE_SLIPPED_PRICE
             filled_on_bar = 0.0
             for order, price in candidates:
                 if order.status not in LIVE:
                     continue  # closed by a sibling's fill earlier on this bar
-                cap = self.slippage.capacity(v, filled_on_bar)
-                qty_abs = min(abs(order.amount - order.filled), cap)
+                qty_abs = abs(order.amount - order.filled)
+                if not uncapped:
+                    qty_abs = min(qty_abs, slippage.capacity(v_[i], filled_on_bar))
                 if qty_abs <= 0:
-                    if order.triggered and order.status is S.OPEN:
-                        self.event(order, E.TRIGGERED, i, f"stop {order.stop:.4f} reached; no volume left on this "
-                                                          "bar, fills from the next bar")
+                    if order.triggered and order.status is OPEN:
+                        self.event(order, _TRIGGERED, i, f"stop {order.stop:.4f} reached; no volume left on this "
+                                                         "bar, fills from the next bar")
                     continue
                 is_buy = order.amount > 0
                 qty = qty_abs if is_buy else -qty_abs
-                fill_price = self.slippage.slipped_price(price, is_buy, qty, v, filled_on_bar)
-                if order.style in LIMIT_PRICED:
+                style = order.style
+                fill_price = price if unslipped else slippage.slipped_price(price, is_buy, qty, v_[i], filled_on_bar)
+                if style in LIMIT_PRICED:
                     fill_price = min(fill_price, order.limit) if is_buy else max(fill_price, order.limit)
                 filled_on_bar += qty_abs
-                self.fill(order, qty, fill_price, i, v, self._fill_reason(order, price, o))
-        for order in levels.every:
-            if order.style in TRAILING and not order.triggered and order.eligible_bar <= i:
-                trailing.append(order)
+                self.fill(order, qty, fill_price, i, v_[i],
+                          self._market_reason if style == "market" else self._fill_reason(order, price, o))
+            every = levels.every
+        trailing = [order for order in every if order.style in TRAILING and not order.triggered
+                    and order.eligible_bar <= i] if every else ()
         for order in trailing:  # after the loop over `every`: a moved level is an event
             if order.status in LIVE:
                 self._ratchet(order, h, lo, c, i)
-
-    def _trail_only(self, order: Order, i: int, h: float, lo: float, c: float) -> bool:
-        """Fast path for one working trailing stop: if this bar does not reach its level,
-        only ratchet it and return True; otherwise return False (full matching)."""
-        if order.style not in TRAILING or order.triggered or order.eligible_bar > i or order.status is HELD:
-            return False
-        buy = order.amount > 0
-        stop = order.stop
-        if self._ohlc:
-            if (h >= stop) if buy else (lo <= stop):
-                return False
-        elif (c >= stop) if buy else (c <= stop):
-            return False
-        self._ratchet(order, h, lo, c, i)
-        return True
 
     def _fill_reason(self, order: Order, price: float, o: float) -> str:
         style = order.style
@@ -417,20 +447,29 @@ class OrderBook:
 
     def fill(self, order: Order, qty: float, price: float, bar: int, bar_volume: float, reason: str) -> None:
         """Book one fill of ``order`` and run the contingency rules."""
-        commission = self.commission.calculate(order, qty, price)
-        note = self.contingency.same_bar_note(order.id)
-        if note:
-            reason = f"{reason} ({note})"
+        model = self.commission
+        commission = 0.0 if type(model).calculate is _BASE_COMMISSION else model.calculate(order, qty, price)
+        contingency = self.contingency
+        if contingency._notes:
+            note = contingency.same_bar_note(order.id)
+            if note:
+                reason = f"{reason} ({note})"
         complete = order.filled + qty == order.amount
-        self.event(order, E.FILL if complete else E.PARTIAL_FILL, bar, reason, qty=qty, price=price,
+        self.event(order, _FILL if complete else _PARTIAL_FILL, bar, reason, qty=qty, price=price,
                    commission=order.commission + commission)
-        self.ledger.apply_fill(order.id, order.asset, qty, price, commission, self.dt_of(bar), bar, bar_volume)
-        self.contingency.on_fill(order, qty, bar)
+        self.ledger.apply_fill(order.id, order.asset, qty, price, commission, self._dt, bar, bar_volume)
+        if order.child_ids or order.oco_ids or self.working[order.asset.sid]:
+            contingency.on_fill(order, qty, bar)  # (nothing to do for a lone order with nothing else working)
 
     def _ratchet(self, order: Order, h: float, lo: float, c: float, bar: int) -> None:
         """Move a working trailing stop toward this bar's price (high/low or close)."""
         buy = order.amount > 0
-        self._trail(order, (lo if buy else h) if order.trail_reference == "high_low" else c, bar)
+        ref = (lo if buy else h) if order.trail_reference == "high_low" else c
+        if ref != ref:
+            return
+        new = trail_level(buy, ref, order.trail_amount, order.trail_percent)
+        if (new < order.stop) if buy else (new > order.stop):  # tighter: move (else nothing happens)
+            self._move_trail(order, new, ref, bar, None)
 
     def _trail(self, order: Order, ref: float, bar: int, basis: str | None = None) -> None:
         """Tighten the level to ``ref`` -/+ the trail if that is tighter (never loosen);
@@ -441,14 +480,19 @@ class OrderBook:
         new = trail_level(order.amount > 0, ref, order.trail_amount, order.trail_percent)
         old = order.stop
         tighter = new < old if order.amount > 0 else new > old
-        if not tighter:
-            return
-        changes: dict[str, Any] = {"stop": new}
-        if order.limit_offset is not None:
-            changes["limit"] = new + order.limit_offset if order.amount > 0 else new - order.limit_offset
+        if tighter:
+            self._move_trail(order, new, ref, bar, basis)
+
+    def _move_trail(self, order: Order, new: float, ref: float, bar: int, basis: str | None) -> None:
+        """The TRAILED event that moves ``order``'s level to ``new`` (from price ``ref``)."""
         if basis is None:
             basis = "close" if order.trail_reference == "close" else ("low" if order.amount > 0 else "high")
-        self.event(order, E.TRAILED, bar, f"trailed to {new:.4f} from {basis} {ref:.4f}", **changes)
+        reason = f"trailed to {new:.4f} from {basis} {ref:.4f}"
+        if order.limit_offset is None:
+            self.event(order, _TRAILED, bar, reason, stop=new)
+        else:
+            limit = new + order.limit_offset if order.amount > 0 else new - order.limit_offset
+            self.event(order, _TRAILED, bar, reason, stop=new, limit=limit)
 
     # ============================================================== expiry
     def _expire_gtd(self, i: int) -> None:
