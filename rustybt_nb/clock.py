@@ -64,12 +64,20 @@ class Clock:
             self.session_labels = days[self.session_first_bar]
         self.session_last_bar = np.append(self.session_first_bar[1:] - 1, n - 1).astype(np.int64) if n else \
             np.zeros(0, dtype=np.int64)
-        end = np.zeros(n, dtype=bool)
+
+    @cached_property
+    def is_session_end(self) -> list[bool]:
+        """Per bar: True at the last bar of a session (a list: the event loop indexes it)."""
+        end = np.zeros(len(self.index), dtype=bool)
         end[self.session_last_bar] = True
-        start = np.zeros(n, dtype=bool)
+        return end.tolist()
+
+    @cached_property
+    def is_session_start(self) -> list[bool]:
+        """Per bar: True at the first bar of a session."""
+        start = np.zeros(len(self.index), dtype=bool)
         start[self.session_first_bar] = True
-        self.is_session_end: list[bool] = end.tolist()
-        self.is_session_start: list[bool] = start.tolist()
+        return start.tolist()
 
     @property
     def n_sessions(self) -> int:

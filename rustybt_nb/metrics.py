@@ -67,10 +67,11 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     mean = float(rets.mean()) if n else math.nan
     ann = math.sqrt(periods_per_year)
     sharpe = mean / std * ann if std and std == std and std > 0 else math.nan
-    downside = rets.clip(upper=0.0)
+    r = rets.to_numpy()
+    downside = pd.Series(np.where(r > 0.0, 0.0, r))  # rets.clip(upper=0.0), without pandas' overhead
     dd_std = float(np.sqrt((downside**2).mean())) if n else math.nan
     sortino = mean / dd_std * ann if dd_std and dd_std > 0 else math.nan
-    dd = drawdown(pd.concat([pd.Series([capital_base]), pv.reset_index(drop=True)])) if n else pd.Series([0.0])
+    dd = drawdown(pd.Series(np.concatenate([[capital_base], pv.to_numpy()]))) if n else pd.Series([0.0])
     max_dd = float(dd.min())
     # longest stretch (in sessions) below a previous peak
     under = (dd < 0).to_numpy()

@@ -323,10 +323,11 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         for col in rec.columns:
             name = col if col not in perf.columns else f"recorded_{col}"
             perf[name] = _clean_recorded(rec[col])
-    if pos_parts:
+    if len(pos_parts) == 1:
+        positions = pos_parts[0]
+    elif pos_parts:
         positions = pd.concat(pos_parts, ignore_index=True)
-        if len(pos_parts) > 1:
-            positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
+        positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
     else:
         positions = _frame([], POSITION_COLUMNS, {"amount": float, "cost_basis": float, "last_sale_price": float,
                                                   "market_value": float})
@@ -342,18 +343,22 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     last = hi if hi >= lo else lo
     trade_rows = list(ledger.trades) + ledger.open_trade_rows(
         store.index[last], last, lambda a: float(store.arrays[a.sid]["price"][last]))
-    trades = _frame(list(map(_TRADE_ROW, trade_rows)), TRADE_COLUMNS, {
+    trade_data = _columns(list(map(_TRADE_ROW, trade_rows)), TRADE_COLUMNS, {
         "entry_bar": float, "exit_bar": float, "size": float, "entry_price": float, "exit_price": float,
         "pnl": float, "commission": float, "net_pnl": float, "return_pct": float, "bars_held": float,
-        "is_open": bool})
-    entry = trades["entry_bar"].to_numpy()
-    exit_ = trades["exit_bar"].to_numpy()
-    trades["entry_dt"] = _bar_times(tz_index, np.where(entry == entry, entry, -1).astype(np.int64))
-    trades["exit_dt"] = _bar_times(tz_index, np.where(exit_ == exit_, exit_, -1).astype(np.int64))
+        "is_open": bool}, derived=("entry_dt", "exit_dt"))
+    entry, exit_ = trade_data["entry_bar"], trade_data["exit_bar"]
+    trade_data["entry_dt"] = _bar_times(tz_index, np.where(entry == entry, entry, -1).astype(np.int64))
+    trade_data["exit_dt"] = _bar_times(tz_index, np.where(exit_ == exit_, exit_, -1).astype(np.int64))
+    trades = pd.DataFrame(trade_data)
 
-    logs = pd.DataFrame(sim.logs, columns=LOG_COLUMNS)
-    logs["dt"] = _dt_column(logs["dt"], tz_index)
-    logs = logs.sort_values("dt", kind="stable").reset_index(drop=True)
+    if sim.logs:
+        logs = pd.DataFrame(sim.logs, columns=LOG_COLUMNS)
+        logs["dt"] = _dt_column(logs["dt"], tz_index)
+        logs = logs.sort_values("dt", kind="stable").reset_index(drop=True)
+    else:
+        logs = pd.DataFrame({"dt": _bar_times(tz_index, np.zeros(0, dtype=np.int64)),
+                             "level": np.array([], dtype=object), "message": np.array([], dtype=object)})
 
     periods = 365.0 if (store.calendar or "").upper() in ("24/7", "ALWAYS_OPEN") else 252.0
     exposure = exposure_from_fills(fill_bars, fill_assets, amt_hist, lo, hi)

@@ -194,8 +194,8 @@ class Simulation:
         if type(algo).before_trading_start is TradingAlgorithm.before_trading_start \
                 and algo._funcs.get("before_trading_start") is None:
             bts = None
-        starts = clock.is_session_start
-        ends = clock.is_session_end
+        starts = clock.is_session_start if bts is not None else None
+        ends = None  # clock.is_session_end, fetched when there are DAY orders to expire
         session_of_bar = clock.session_of_bar
         schedule = self.schedule
         next_sched = schedule.next_bar()
@@ -218,8 +218,11 @@ class Simulation:
                 next_sched = schedule.next_bar()
             if handle is not None:
                 handle(ctx, data)
-            if ends[i] and book._day_orders:
-                book.end_session(int(session_of_bar[i]), i)
+            if book._day_orders:
+                if ends is None:
+                    ends = clock.is_session_end
+                if ends[i]:
+                    book.end_session(int(session_of_bar[i]), i)
 
 
 def run_algorithm(

@@ -111,7 +111,6 @@ class OrderBook:
         self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
         self._ohlc = fill_model == "ohlc"
         self._market_reason = f"market order filled at the {'open' if self._ohlc else 'close'}"
-        self._one_asset = len(store.assets) == 1
         self.contingency = Contingencies(self, same_bar)
         self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
 
@@ -326,55 +325,54 @@ class OrderBook:
     # ============================================================== per bar
     def process_bar(self, i: int) -> None:
         """Match every working order against bar ``i`` (see module docstring)."""
-        if self._one_asset:
-            levels = self.levels[0]
-            if levels.where:
-                self._match_asset(0, levels, i)
-        else:
-            for sid, levels in enumerate(self.levels):
-                if levels.where:
-                    self._match_asset(sid, levels, i)
+        ohlc = self._ohlc
+        for sid, levels in enumerate(self.levels):
+            if not levels.where:
+                continue
+            o_, h_, l_, c_, v_ = self._mvs[sid]
+            if ohlc:
+                h, lo = h_[i], l_[i]
+            else:
+                h = lo = c_[i]
+            every = levels.every
+            up, down = levels.up, levels.down
+            if not every:  # only resting orders: next asset at once when no level is in reach
+                if (not up or h < up[0][0]) and (not down or lo > down[-1][0]):
+                    continue
+            c = c_[i]
+            if c != c:  # the asset has no bar here
+                continue
+            if len(every) == 1 and not up and not down:
+                order = every[0]
+                if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
+                        and order.status is not HELD:
+                    # One working trailing stop (every bar of a trailing strategy): when this bar
+                    # does not reach its level, only ratchet it -- _ratchet, inlined.
+                    stop = order.stop
+                    buy = order.amount > 0
+                    if buy:
+                        reached = (h >= stop) if ohlc else (c >= stop)
+                    else:
+                        reached = (lo <= stop) if ohlc else (c <= stop)
+                    if not reached:
+                        ref = (lo if buy else h) if order.trail_reference == "high_low" else c
+                        if ref == ref:
+                            new = trail_level(buy, ref, order.trail_amount, order.trail_percent)
+                            if (new < stop) if buy else (new > stop):
+                                self._move_trail(order, new, ref, i, None)
+                        continue
+                found = [order]
+            else:
+                found = levels.reached(h, lo) if ohlc else levels.reached(c, c)
+            self._match_asset(levels, i, found, o_[i], h, lo, c, v_)
         if self._gtd_orders:
             self._expire_gtd(i)
 
-    def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
-        o_, h_, l_, c_, v_ = self._mvs[sid]
+    def _match_asset(self, levels: LevelIndex, i: int, found: list[Order], o: float, h: float, lo: float,
+                     c: float, v_: Any) -> None:
+        """Fill (or trigger) the orders of one asset that bar ``i`` reaches (``found``, in
+        submission order); then ratchet its working trailing stops."""
         ohlc = self._ohlc
-        if ohlc:
-            h, lo = h_[i], l_[i]
-        else:
-            h = lo = c_[i]
-        every = levels.every
-        up, down = levels.up, levels.down
-        if not every:  # only resting orders: leave at once when no level is in reach
-            if (not up or h < up[0][0]) and (not down or lo > down[-1][0]):
-                return
-        c = c_[i]
-        if c != c:  # the asset has no bar here
-            return
-        o = o_[i]
-        if len(every) == 1 and not up and not down:
-            order = every[0]
-            if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
-                    and order.status is not HELD:
-                # One working trailing stop (every bar of a trailing strategy): when this bar does
-                # not reach its level, only ratchet it -- _ratchet, inlined.
-                stop = order.stop
-                buy = order.amount > 0
-                if buy:
-                    reached = (h >= stop) if ohlc else (c >= stop)
-                else:
-                    reached = (lo <= stop) if ohlc else (c <= stop)
-                if not reached:
-                    ref = (lo if buy else h) if order.trail_reference == "high_low" else c
-                    if ref == ref:
-                        new = trail_level(buy, ref, order.trail_amount, order.trail_percent)
-                        if (new < stop) if buy else (new > stop):
-                            self._move_trail(order, new, ref, i, None)
-                    return
-            found = [order]
-        else:
-            found = levels.reached(h, lo) if ohlc else levels.reached(c, c)
         candidates: list[tuple[Order, float]] = []
         for order in found:
             if order.eligible_bar > i or order.status is HELD:
@@ -428,7 +426,7 @@ class OrderBook:
                 filled_on_bar += qty_abs
                 self.fill(order, qty, fill_price, i, v_[i],
                           self._market_reason if style == "market" else self._fill_reason(order, price, o))
-            every = levels.every
+        every = levels.every
         trailing = [order for order in every if order.style in TRAILING and not order.triggered
                     and order.eligible_bar <= i] if every else ()
         for order in trailing:  # after the loop over `every`: a moved level is an event
