@@ -110,6 +110,7 @@ class OrderBook:
         self._last_valid: list[int] = store.last_valid.tolist()  # plain ints: compared once per order
         self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
         self._ohlc = fill_model == "ohlc"
+        self._one_asset = len(store.assets) == 1
         self._market_reason = f"market order filled at the {'open' if self._ohlc else 'close'}"
         self.contingency = Contingencies(self, same_bar)
         self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
@@ -325,54 +326,82 @@ class OrderBook:
     # ============================================================== per bar
     def process_bar(self, i: int) -> None:
         """Match every working order against bar ``i`` (see module docstring)."""
+        if self._one_asset:
+            levels = self.levels[0]
+            if levels.where:
+                if not levels.every:  # only resting orders: nothing to do when no level is in reach
+                    _o, h_, l_, c_, _v = self._mvs[0]
+                    up, down = levels.up, levels.down
+                    if self._ohlc:
+                        if (not up or h_[i] < up[0][0]) and (not down or l_[i] > down[-1][0]):
+                            return self._expire_gtd(i) if self._gtd_orders else None
+                    elif (not up or c_[i] < up[0][0]) and (not down or c_[i] > down[-1][0]):
+                        return self._expire_gtd(i) if self._gtd_orders else None
+                self._match_asset(0, levels, i)
+        else:
+            for sid, levels in enumerate(self.levels):
+                if levels.where:
+                    self._match_asset(sid, levels, i)
+        if self._gtd_orders:
+            self._expire_gtd(i)
+
+    def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
+        o_, h_, l_, c_, v_ = self._mvs[sid]
         ohlc = self._ohlc
-        for sid, levels in enumerate(self.levels):
-            if not levels.where:
-                continue
-            o_, h_, l_, c_, v_ = self._mvs[sid]
+        every = levels.every
+        up, down = levels.up, levels.down
+        if not every:  # only resting orders: leave at once when no level is in reach
             if ohlc:
                 h, lo = h_[i], l_[i]
             else:
                 h = lo = c_[i]
-            every = levels.every
-            up, down = levels.up, levels.down
-            if not every:  # only resting orders: next asset at once when no level is in reach
-                if (not up or h < up[0][0]) and (not down or lo > down[-1][0]):
-                    continue
-            c = c_[i]
-            if c != c:  # the asset has no bar here
-                continue
-            if len(every) == 1 and not up and not down:
-                order = every[0]
-                if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
-                        and order.status is not HELD:
-                    # One working trailing stop (every bar of a trailing strategy): when this bar
-                    # does not reach its level, only ratchet it -- _ratchet, inlined.
-                    stop = order.stop
-                    buy = order.amount > 0
-                    if buy:
-                        reached = (h >= stop) if ohlc else (c >= stop)
+            if (not up or h < up[0][0]) and (not down or lo > down[-1][0]):
+                return
+        c = c_[i]
+        if c != c:  # the asset has no bar here
+            return
+        if len(every) == 1 and not up and not down:
+            order = every[0]
+            if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
+                    and order.status is not HELD:
+                # One working trailing stop (every bar of a trailing strategy): when this bar does
+                # not reach its level, only ratchet it (_ratchet, inlined; reading only the prices
+                # it needs).
+                stop = order.stop
+                buy = order.amount > 0
+                if buy:
+                    h = h_[i] if ohlc else c
+                    reached = h >= stop
+                else:
+                    lo = l_[i] if ohlc else c
+                    reached = lo <= stop
+                if not reached:
+                    if order.trail_reference != "high_low":
+                        ref = c
+                    elif buy:
+                        ref = l_[i] if ohlc else c
                     else:
-                        reached = (lo <= stop) if ohlc else (c <= stop)
-                    if not reached:
-                        ref = (lo if buy else h) if order.trail_reference == "high_low" else c
-                        if ref == ref:
-                            new = trail_level(buy, ref, order.trail_amount, order.trail_percent)
-                            if (new < stop) if buy else (new > stop):
-                                self._move_trail(order, new, ref, i, None)
-                        continue
-                found = [order]
-            else:
-                found = levels.reached(h, lo) if ohlc else levels.reached(c, c)
-            self._match_asset(levels, i, found, o_[i], h, lo, c, v_)
-        if self._gtd_orders:
-            self._expire_gtd(i)
-
-    def _match_asset(self, levels: LevelIndex, i: int, found: list[Order], o: float, h: float, lo: float,
-                     c: float, v_: Any) -> None:
-        """Fill (or trigger) the orders of one asset that bar ``i`` reaches (``found``, in
-        submission order); then ratchet its working trailing stops."""
-        ohlc = self._ohlc
+                        ref = h_[i] if ohlc else c
+                    if ref == ref:
+                        # trail_level(buy, ref, order.trail_amount, order.trail_percent), inlined
+                        trail = order.trail_amount
+                        if trail is not None:
+                            new = ref + trail if buy else ref - trail
+                        else:
+                            new = ref * (1 + order.trail_percent) if buy else ref * (1 - order.trail_percent)
+                        if (new < stop) if buy else (new > stop):
+                            self._move_trail(order, new, ref, i, None)
+                    return
+            found = [order]
+        else:
+            found = None
+        o = o_[i]
+        if ohlc:
+            h, lo = h_[i], l_[i]
+        else:
+            h = lo = c
+        if found is None:
+            found = levels.reached(h, lo) if ohlc else levels.reached(c, c)
         candidates: list[tuple[Order, float]] = []
         for order in found:
             if order.eligible_bar > i or order.status is HELD:
@@ -486,11 +515,13 @@ class OrderBook:
         if basis is None:
             basis = "close" if order.trail_reference == "close" else ("low" if order.amount > 0 else "high")
         reason = f"trailed to {new:.4f} from {basis} {ref:.4f}"
+        # self.event(...) without its bookkeeping: a move keeps the order's status and filing
+        dt = self._dt if bar == self._dt_bar else self.dt_of(bar)
         if order.limit_offset is None:
-            self.event(order, _TRAILED, bar, reason, stop=new)
+            apply_event(order, _TRAILED, dt, bar, reason, self.log, stop=new)
         else:
             limit = new + order.limit_offset if order.amount > 0 else new - order.limit_offset
-            self.event(order, _TRAILED, bar, reason, stop=new, limit=limit)
+            apply_event(order, _TRAILED, dt, bar, reason, self.log, stop=new, limit=limit)
 
     # ============================================================== expiry
     def _expire_gtd(self, i: int) -> None:
