@@ -436,3 +436,26 @@ def test_as_bar_store_type_error(bad):
     msg = str(info.value)
     assert "`data`" in msg and type(bad).__name__ in msg
     assert "DataFrame" in msg and ".csv" in msg and "sample" in msg
+
+
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_bar_store_pickles_after_use(tz):
+    """A store whose timestamp cache is built still pickles (for worker processes), and
+    the copy gives the same timestamps and runs the same backtest."""
+    import pickle
+
+    from rustybt_nb import run_algorithm
+
+    store = from_frame(bars(30, tz=tz), symbol="X")
+    before = [store.timestamp(i) for i in range(len(store.index))]
+    copy = pickle.loads(pickle.dumps(store))
+    assert [copy.timestamp(i) for i in range(len(copy.index))] == before == list(store.index)
+
+    def handle(context, data):
+        from rustybt_nb.api import order, symbol
+        order(symbol("X"), 1)
+
+    a = run_algorithm(handle_data=handle, data=store).fills
+    b = run_algorithm(handle_data=handle, data=copy).fills
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 29

@@ -113,16 +113,23 @@ class BarStore:
         ts = pd.Timestamp(self._dt64[i], tz="UTC" if self._tz is not None else None)
         return ts.tz_convert(self._tz) if self._tz is not None else ts
 
-    def _prepare_timestamps(self) -> np.ndarray:
+    def _prepare_timestamps(self) -> memoryview:
         index = self.index
         self._dt64 = index._data._ndarray  # datetime64 values (UTC when tz-aware)
         self._reso = index._data._creso
         self._tz = index.tz
-        self._i8 = index.asi8
+        self._i8 = memoryview(np.ascontiguousarray(index.asi8))  # items read as Python ints (faster than numpy's)
         self._ts_fast = _from_value_and_reso is not None and all(
             _same_timestamp(_from_value_and_reso(self._i8[k], self._reso, self._tz), index[k])
             for k in {0, len(index) - 1} if len(index))
         return self._i8
+
+    def __getstate__(self) -> dict:
+        """Pickle without the timestamp cache (a memoryview; rebuilt on first use)."""
+        state = dict(self.__dict__)
+        for key in ("_i8", "_dt64", "_reso", "_tz", "_ts_fast"):
+            state.pop(key, None)
+        return state
 
     @property
     def symbols(self) -> list[str]:

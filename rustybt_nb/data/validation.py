@@ -228,7 +228,9 @@ def _localize(idx: pd.DatetimeIndex, frequency: str, tz: str | None, ctx: _Ctx) 
     if frequency == "daily":
         if idx.tz is not None:
             idx = idx.tz_localize(None)
-        return idx.normalize().as_unit("ns")
+        if not idx.is_normalized:  # (normalize() copies and infers a frequency even when nothing changes)
+            idx = idx.normalize()
+        return idx.as_unit("ns")
     if idx.tz is None:
         zone = tz or "America/New_York"
         local = idx.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")

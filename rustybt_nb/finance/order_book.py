@@ -325,17 +325,27 @@ class OrderBook:
 
     # ============================================================== per bar
     def process_bar(self, i: int) -> None:
-        """Match every working order against bar ``i`` (see module docstring)."""
+        """Match every working order against bar ``i`` (see module docstring).
+
+        One asset has two shortcuts, taken on most bars of most strategies: only
+        resting orders, none in reach of this bar; or one working trailing stop that
+        this bar does not reach, which is only ratcheted."""
         if self._one_asset:
             levels = self.levels[0]
             if levels.where:
-                if not levels.every:  # only resting orders: nothing to do when no level is in reach
+                every = levels.every
+                if not every:
                     _o, h_, l_, c_, _v = self._mvs[0]
                     up, down = levels.up, levels.down
                     if self._ohlc:
                         if (not up or h_[i] < up[0][0]) and (not down or l_[i] > down[-1][0]):
                             return self._expire_gtd(i) if self._gtd_orders else None
                     elif (not up or c_[i] < up[0][0]) and (not down or c_[i] > down[-1][0]):
+                        return self._expire_gtd(i) if self._gtd_orders else None
+                elif len(every) == 1 and not levels.up and not levels.down:
+                    order = every[0]
+                    if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
+                            and order.status is not HELD and self._ratchet_unreached(order, i):
                         return self._expire_gtd(i) if self._gtd_orders else None
                 self._match_asset(0, levels, i)
         else:
@@ -344,6 +354,34 @@ class OrderBook:
                     self._match_asset(sid, levels, i)
         if self._gtd_orders:
             self._expire_gtd(i)
+
+    def _ratchet_unreached(self, order: Order, i: int) -> bool:
+        """For the lone working trailing stop of the only asset: False if bar ``i`` reaches
+        its level (the caller matches it as usual); else ratchet it (``_ratchet``, reading
+        only the prices it needs) and return True."""
+        _o, h_, l_, c_, _v = self._mvs[0]
+        c = c_[i]
+        if c != c:  # no bar here
+            return True
+        ohlc = self._ohlc
+        stop = order.stop
+        if order.amount > 0:
+            if (h_[i] if ohlc else c) >= stop:
+                return False
+            ref = c if order.trail_reference != "high_low" or not ohlc else l_[i]
+            trail = order.trail_amount
+            new = ref + trail if trail is not None else ref * (1 + order.trail_percent)
+            if new < stop:
+                self._move_trail(order, new, ref, i, None)
+        else:
+            if (l_[i] if ohlc else c) <= stop:
+                return False
+            ref = c if order.trail_reference != "high_low" or not ohlc else h_[i]
+            trail = order.trail_amount
+            new = ref - trail if trail is not None else ref * (1 - order.trail_percent)
+            if new > stop:
+                self._move_trail(order, new, ref, i, None)
+        return True
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
         o_, h_, l_, c_, v_ = self._mvs[sid]
@@ -360,48 +398,12 @@ class OrderBook:
         c = c_[i]
         if c != c:  # the asset has no bar here
             return
-        if len(every) == 1 and not up and not down:
-            order = every[0]
-            if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
-                    and order.status is not HELD:
-                # One working trailing stop (every bar of a trailing strategy): when this bar does
-                # not reach its level, only ratchet it (_ratchet, inlined; reading only the prices
-                # it needs).
-                stop = order.stop
-                buy = order.amount > 0
-                if buy:
-                    h = h_[i] if ohlc else c
-                    reached = h >= stop
-                else:
-                    lo = l_[i] if ohlc else c
-                    reached = lo <= stop
-                if not reached:
-                    if order.trail_reference != "high_low":
-                        ref = c
-                    elif buy:
-                        ref = l_[i] if ohlc else c
-                    else:
-                        ref = h_[i] if ohlc else c
-                    if ref == ref:
-                        # trail_level(buy, ref, order.trail_amount, order.trail_percent), inlined
-                        trail = order.trail_amount
-                        if trail is not None:
-                            new = ref + trail if buy else ref - trail
-                        else:
-                            new = ref * (1 + order.trail_percent) if buy else ref * (1 - order.trail_percent)
-                        if (new < stop) if buy else (new > stop):
-                            self._move_trail(order, new, ref, i, None)
-                    return
-            found = [order]
-        else:
-            found = None
         o = o_[i]
         if ohlc:
             h, lo = h_[i], l_[i]
         else:
             h = lo = c
-        if found is None:
-            found = levels.reached(h, lo) if ohlc else levels.reached(c, c)
+        found = levels.reached(h, lo)
         candidates: list[tuple[Order, float]] = []
         for order in found:
             if order.eligible_bar > i or order.status is HELD:
