@@ -347,6 +347,29 @@ def test_minute_daily_history_aggregates_completed_sessions_and_today_so_far(min
     assert closes.name == minute_nov.assets[0]
 
 
+def test_minute_daily_history_every_minute_matches_a_pandas_resample(minute_nov):
+    """'1d' windows read at every minute of several sessions (the engine reuses one index
+    per session) equal a pandas aggregation of the minutes so far, for several lengths."""
+    bars = minute_nov.to_frame("AAPL")
+    local_day = bars.index.tz_convert(NY).normalize().tz_localize(None)
+
+    def probe(context, data, assets, out):
+        now = data.current_dt
+        if now.minute % 37:  # a sample of minutes, including the first and last of sessions
+            return
+        for n in (1, 3):
+            got = data.history(assets[0], "close", n, "1d")
+            seen = bars[bars.index <= now]
+            want = seen["close"].groupby(local_day[: len(seen)]).last().iloc[-n:]
+            assert list(got.index.normalize()) == list(want.index), now
+            np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+            assert got.name == assets[0]
+        out.append(now)
+
+    checked = run_probe(minute_nov, probe)
+    assert len({t.tz_convert(NY).date() for t in checked}) >= 5 and len(checked) > 50
+
+
 def test_minute_history_1m_ends_at_the_current_minute_and_crosses_sessions(minute_nov):
     bars = minute_nov.to_frame("AAPL")
     first_of_day2 = pd.Timestamp("2012-11-20 09:31", tz=NY).tz_convert("UTC")

@@ -29,45 +29,66 @@ _FREQS = {"1d": "daily", "d": "daily", "daily": "daily", "1m": "minute", "m": "m
 
 
 def _make_series_factory():
-    """A fast Series constructor for float windows on a DatetimeIndex, checked once
-    against the public constructor; falls back to the public one if pandas internals
-    differ."""
+    """Fast constructors of a DatetimeIndex from datetime64 values and of a float Series
+    on such an index, checked once against the public constructors; they fall back to
+    the public ones if pandas internals differ. Returns ``(index, series)``."""
     try:
+        from pandas._libs.internals import BlockPlacement
         from pandas.core.arrays import DatetimeArray
         from pandas.core.internals import SingleBlockManager
+        from pandas.core.internals.blocks import NumpyBlock
 
         index_new = pd.DatetimeIndex._simple_new
         array_new = DatetimeArray._simple_new
-        from_array = SingleBlockManager.from_array
         from_mgr = pd.Series._from_mgr
+        set_attr = object.__setattr__
 
-        def fast(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any) -> pd.Series:
-            mgr = from_array(values, index_new(array_new(dt_values, dtype=dtype), None))
+        def index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
+            return index_new(array_new(dt_values, dtype=dtype), None)
+
+        def series(values: np.ndarray, idx: pd.DatetimeIndex, name: Any) -> pd.Series:
+            # (values: a fresh 1-d float64 array; the block and manager without re-checking it)
+            mgr = SingleBlockManager(NumpyBlock(values, BlockPlacement(slice(0, len(values))), 1), idx)
             s = from_mgr(mgr, axes=mgr.axes)
-            s._name = name  # pandas' own attribute behind Series.name
+            set_attr(s, "_name", name)  # pandas' own attribute behind Series.name
             return s
 
         idx = pd.date_range("2020-01-01", periods=3, freq="D")
-        got = fast(np.arange(3.0), idx._data._ndarray, idx.dtype, "x")
+        got = series(np.arange(3.0), index(idx._data._ndarray, idx.dtype), "x")
         want = pd.Series(np.arange(3.0), index=idx, name="x")
         pd.testing.assert_series_equal(got, want, check_freq=False)
         assert got.iloc[-2:].mean() == 1.5 and got.index.equals(idx)
-        return fast
+        return index, series
     except Exception:  # pragma: no cover - depends on the pandas version
-        def slow(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any) -> pd.Series:
-            return pd.Series(values, index=pd.DatetimeIndex(dt_values).tz_localize(getattr(dtype, "tz", None))
-                             if getattr(dtype, "tz", None) else pd.DatetimeIndex(dt_values), name=name)
-        return slow
+        def slow_index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
+            tz = getattr(dtype, "tz", None)
+            return pd.DatetimeIndex(dt_values).tz_localize(tz) if tz else pd.DatetimeIndex(dt_values)
+
+        def slow_series(values: np.ndarray, idx: pd.DatetimeIndex, name: Any) -> pd.Series:
+            return pd.Series(values, index=idx, name=name)
+
+        return slow_index, slow_series
 
 
-_series_factory = None
+_factories = None
 
 
-def _series(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any) -> pd.Series:
-    global _series_factory
-    if _series_factory is None:
-        _series_factory = _make_series_factory()
-    return _series_factory(values, dt_values, dtype, name)
+def _index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
+    global _factories
+    if _factories is None:
+        _factories = _make_series_factory()
+    return _factories[0](dt_values, dtype)
+
+
+def _series(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any,
+            index: pd.DatetimeIndex | None = None) -> pd.Series:
+    """A float Series of ``values`` named ``name`` on ``index`` (built from ``dt_values``
+    and ``dtype`` when not given)."""
+    global _factories
+    if _factories is None:
+        _factories = _make_series_factory()
+    make_index, make_series = _factories
+    return make_series(values, make_index(dt_values, dtype) if index is None else index, name)
 
 
 class BarData:
@@ -87,6 +108,8 @@ class BarData:
         self._session_first_bar = session_first_bar
         self._session_labels = session_labels
         self._daily_cache: dict[tuple[int, str], np.ndarray] | None = None
+        self._window: tuple[int, int] | None = None  # sessions of the last '1d' window of minute data
+        self._window_index: pd.DatetimeIndex | None = None
         self._fields = set(store.fields) | {"last_traded"}
 
     # ----------------------------------------------------------- properties
@@ -214,7 +237,11 @@ class BarData:
                     values = np.empty(s - s0 + 1)
                     values[:-1] = self._daily_field(assets, fields)[s0:s]
                     values[-1] = self._session_to_date(assets, fields)[i]
-                    return _series(values, self._label_values[s0:s + 1], self._label_dtype, assets)
+                    if self._window != (s0, s):  # the same sessions all day long: their index, built once
+                        self._window = (s0, s)
+                        self._window_index = _index(self._label_values[s0:s + 1], self._label_dtype)
+                    # (windows of one session share that index object, as a frame's columns share theirs)
+                    return _series(values, None, None, assets, self._window_index)
                 lo = i - bar_count + 1
                 if lo < 0:
                     lo = 0
