@@ -18,6 +18,7 @@ from .order import ORDER_STATUS, Order
 
 HELD = ORDER_STATUS.HELD
 _EVERY_BAR_STYLES = frozenset({"market", "trailing_stop", "trailing_stop_limit"})
+_TRAILING = frozenset({"trailing_stop", "trailing_stop_limit"})
 _EVERY = ("every", 0.0)
 
 
@@ -42,13 +43,21 @@ def slot_of(order: Order) -> tuple[str, float] | None:
 class LevelIndex:
     """The working orders of one asset, filed by :func:`slot_of`."""
 
-    __slots__ = ("down", "every", "up", "where")
+    __slots__ = ("down", "every", "lone", "up", "where")
 
     def __init__(self) -> None:
         self.every: list[Order] = []
         self.up: list[tuple[float, int, Order]] = []  # ascending level
         self.down: list[tuple[float, int, Order]] = []  # ascending level
         self.where: dict[int, tuple[str, float]] = {}
+        # the one working order when it is an untriggered trailing stop (a trailing
+        # strategy's state on most bars), else None: the order book's shortcut
+        self.lone: Order | None = None
+
+    def _update_lone(self) -> None:
+        every = self.every
+        order = every[0] if len(every) == 1 and not self.up and not self.down else None
+        self.lone = order if order is not None and not order.triggered and order.style in _TRAILING else None
 
     def file(self, order: Order) -> None:
         """(Re)file ``order`` after any change of status, level or trigger."""
@@ -60,6 +69,7 @@ class LevelIndex:
         if not order.triggered and order.style in _EVERY_BAR_STYLES:  # slot_of's answer, without the call
             self.every.append(order)
             self.where[order.id] = _EVERY
+            self._update_lone()
             return
         slot = slot_of(order)
         if slot is None:
@@ -70,6 +80,7 @@ class LevelIndex:
         else:
             insort(self.up if kind == "up" else self.down, (level, order.id, order))
         self.where[order.id] = slot
+        self._update_lone()
 
     def remove(self, order: Order) -> None:
         slot = self.where.pop(order.id, None)
@@ -78,12 +89,13 @@ class LevelIndex:
         kind, level = slot
         if kind == "every":
             self.every.remove(order)
-            return
-        side = self.up if kind == "up" else self.down
-        i = bisect_left(side, (level, order.id))
-        while side[i][1] != order.id:
-            i += 1
-        del side[i]
+        else:
+            side = self.up if kind == "up" else self.down
+            i = bisect_left(side, (level, order.id))
+            while side[i][1] != order.id:
+                i += 1
+            del side[i]
+        self._update_lone()
 
     def reached(self, high: float, low: float) -> list[Order]:
         """Orders that this bar could fill or trigger, in submission order."""

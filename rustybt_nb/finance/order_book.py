@@ -328,25 +328,43 @@ class OrderBook:
         """Match every working order against bar ``i`` (see module docstring).
 
         One asset has two shortcuts, taken on most bars of most strategies: only
-        resting orders, none in reach of this bar; or one working trailing stop that
-        this bar does not reach, which is only ratcheted."""
+        resting orders, none in reach of this bar; or one working trailing stop
+        (``LevelIndex.lone``) that this bar does not reach, which is only ratcheted
+        (``_ratchet``, inlined, reading only the prices it needs)."""
         if self._one_asset:
             levels = self.levels[0]
+            order = levels.lone
+            if order is not None and order.eligible_bar <= i:
+                _o, h_, l_, c_, _v = self._mvs[0]
+                c = c_[i]
+                if c != c:  # no bar here
+                    return self._expire_gtd(i) if self._gtd_orders else None
+                ohlc = self._ohlc
+                stop = order.stop
+                if order.amount > 0:
+                    if ((h_[i] if ohlc else c) < stop):
+                        ref = c if order.trail_reference != "high_low" or not ohlc else l_[i]
+                        trail = order.trail_amount
+                        new = ref + trail if trail is not None else ref * (1 + order.trail_percent)
+                        if new < stop:
+                            self._move_trail(order, new, ref, i, None)
+                        return self._expire_gtd(i) if self._gtd_orders else None
+                elif (l_[i] if ohlc else c) > stop:
+                    ref = c if order.trail_reference != "high_low" or not ohlc else h_[i]
+                    trail = order.trail_amount
+                    new = ref - trail if trail is not None else ref * (1 - order.trail_percent)
+                    if new > stop:
+                        self._move_trail(order, new, ref, i, None)
+                    return self._expire_gtd(i) if self._gtd_orders else None
+            elif levels.where and not levels.every:
+                _o, h_, l_, c_, _v = self._mvs[0]
+                up, down = levels.up, levels.down
+                if self._ohlc:
+                    if (not up or h_[i] < up[0][0]) and (not down or l_[i] > down[-1][0]):
+                        return self._expire_gtd(i) if self._gtd_orders else None
+                elif (not up or c_[i] < up[0][0]) and (not down or c_[i] > down[-1][0]):
+                    return self._expire_gtd(i) if self._gtd_orders else None
             if levels.where:
-                every = levels.every
-                if not every:
-                    _o, h_, l_, c_, _v = self._mvs[0]
-                    up, down = levels.up, levels.down
-                    if self._ohlc:
-                        if (not up or h_[i] < up[0][0]) and (not down or l_[i] > down[-1][0]):
-                            return self._expire_gtd(i) if self._gtd_orders else None
-                    elif (not up or c_[i] < up[0][0]) and (not down or c_[i] > down[-1][0]):
-                        return self._expire_gtd(i) if self._gtd_orders else None
-                elif len(every) == 1 and not levels.up and not levels.down:
-                    order = every[0]
-                    if order.style in TRAILING and not order.triggered and order.eligible_bar <= i \
-                            and order.status is not HELD and self._ratchet_unreached(order, i):
-                        return self._expire_gtd(i) if self._gtd_orders else None
                 self._match_asset(0, levels, i)
         else:
             for sid, levels in enumerate(self.levels):
@@ -354,34 +372,6 @@ class OrderBook:
                     self._match_asset(sid, levels, i)
         if self._gtd_orders:
             self._expire_gtd(i)
-
-    def _ratchet_unreached(self, order: Order, i: int) -> bool:
-        """For the lone working trailing stop of the only asset: False if bar ``i`` reaches
-        its level (the caller matches it as usual); else ratchet it (``_ratchet``, reading
-        only the prices it needs) and return True."""
-        _o, h_, l_, c_, _v = self._mvs[0]
-        c = c_[i]
-        if c != c:  # no bar here
-            return True
-        ohlc = self._ohlc
-        stop = order.stop
-        if order.amount > 0:
-            if (h_[i] if ohlc else c) >= stop:
-                return False
-            ref = c if order.trail_reference != "high_low" or not ohlc else l_[i]
-            trail = order.trail_amount
-            new = ref + trail if trail is not None else ref * (1 + order.trail_percent)
-            if new < stop:
-                self._move_trail(order, new, ref, i, None)
-        else:
-            if (l_[i] if ohlc else c) <= stop:
-                return False
-            ref = c if order.trail_reference != "high_low" or not ohlc else h_[i]
-            trail = order.trail_amount
-            new = ref - trail if trail is not None else ref * (1 - order.trail_percent)
-            if new > stop:
-                self._move_trail(order, new, ref, i, None)
-        return True
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
         o_, h_, l_, c_, v_ = self._mvs[sid]
