@@ -6,8 +6,11 @@ so its orders are first matched on the next bar.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from helpers import bars, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rustybt_nb.finance.execution import (
     BracketOrder,
@@ -372,3 +375,38 @@ def test_bracket_time_in_force_applies_to_a_gtc_entry_without_changing_it():
 def test_conflicting_bracket_and_entry_time_in_force_is_an_error():
     with pytest.raises(ValueError, match="set the time in force in one place"):
         bracket(80, 120, entry=LimitOrder(90.0, time_in_force="DAY"), time_in_force="GTD", good_till="2021-02-01")
+
+
+# ---------------------------------------------------------------- the order book's lone-trailing shortcut
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(moves=st.lists(st.floats(-0.04, 0.04), min_size=5, max_size=40),
+       buy=st.booleans(), percent=st.booleans(), reference=st.sampled_from(["high_low", "close"]),
+       fill_model=st.sampled_from(["ohlc", "close"]))
+def test_lone_trailing_stop_shortcut_matches_the_general_path(moves, buy, percent, reference, fill_model):
+    """A trailing stop that is the only working order takes the order book's shortcut; with
+    a far-away limit order resting beside it, the same stop goes through the general
+    matching path. Its events (trail moves, trigger, fill) must be the same either way."""
+    rows, px = [], 100.0
+    for m in moves:
+        o = px
+        c = px * (1 + m)
+        rows.append((o, max(o, c) * 1.01, min(o, c) * 0.99, c))
+        px = c
+    store = bars([(100, 101, 99, 100), *rows])
+    trail = {"trail_percent": 0.03} if percent else {"trail_amount": 3.0}
+    side = 1 if buy else -1
+
+    def place(decoy):
+        def first(algo, ctx, data):
+            algo.order(ctx.asset, 10 * side, style=TrailingStopOrder(**trail))
+            if decoy:  # never in reach: a buy limit at a tenth of the price
+                algo.order(ctx.asset, 1, style=LimitOrder(5.0))
+        return {0: first}
+
+    def trail_events(res):
+        ev = res.order_events[res.order_events["order_id"] == 1]
+        return ev[["bar", "kind", "status_after", "qty", "price", "stop", "reason"]].reset_index(drop=True)
+
+    alone = run(place(False), store, trail_reference=reference, fill_model=fill_model)
+    beside = run(place(True), store, trail_reference=reference, fill_model=fill_model)
+    pd.testing.assert_frame_equal(trail_events(alone), trail_events(beside))
