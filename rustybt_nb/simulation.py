@@ -207,7 +207,7 @@ class Simulation:
                 bts(ctx, data)
                 self._in_bts = False
             data._i = i
-            if book.n_live:
+            if book.n_live and i >= book.skip_to:
                 book.process_bar(i)
             if self._sched_dirty:
                 next_sched = schedule.next_bar()

@@ -17,6 +17,7 @@ from rustybt_nb.finance.execution import (
     LimitOrder,
     MarketOrder,
     OCOOrder,
+    StopLimitOrder,
     StopOrder,
     TrailingStopLimitOrder,
     TrailingStopOrder,
@@ -410,3 +411,59 @@ def test_lone_trailing_stop_shortcut_matches_the_general_path(moves, buy, percen
     alone = run(place(False), store, trail_reference=reference, fill_model=fill_model)
     beside = run(place(True), store, trail_reference=reference, fill_model=fill_model)
     pd.testing.assert_frame_equal(trail_events(alone), trail_events(beside))
+
+
+# ---------------------------------------------------------------- the order book's skip-ahead
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(moves=st.lists(st.floats(-0.03, 0.03), min_size=10, max_size=60),
+       plan=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["limit", "stop", "stop_limit", "bracket"]),
+                               st.booleans(), st.floats(0.9, 1.1)), min_size=1, max_size=6),
+       cancel_at=st.integers(0, 50), fill_model=st.sampled_from(["ohlc", "close"]))
+def test_skipping_bars_out_of_reach_changes_nothing(moves, plan, cancel_at, fill_model):
+    """Resting orders let the order book skip bars that reach none of their levels. A GTD
+    order that can never fill turns the skipping off; with it, the other orders' events must
+    be exactly the same."""
+    rows, px = [], 100.0
+    for m in moves:
+        o = px * (1 + m / 4)
+        c = px * (1 + m)
+        rows.append((o, max(o, c) * 1.004, min(o, c) * 0.996, c))
+        px = c
+    store = bars(rows)
+
+    def script(decoy):
+        def each(algo, ctx, data):
+            n = ctx.bar_no
+            if n == 0 and decoy:
+                algo.order(ctx.asset, 1, style=LimitOrder(1.0, time_in_force="GTD", good_till="2030-01-01"))
+            close = data.current(ctx.asset, "close")
+            for k, (at, kind, buy, f) in enumerate(plan):
+                if at != n:
+                    continue
+                side, level = (1 if buy else -1), close * f
+                if kind == "limit":
+                    style = LimitOrder(level)
+                elif kind == "stop":
+                    style = StopOrder(level)
+                elif kind == "stop_limit":
+                    style = StopLimitOrder(level, level * (1.01 if buy else 0.99))
+                else:
+                    style = BracketOrder(entry_style=LimitOrder(close * 0.99), stop_loss_price=close * 0.95,
+                                         take_profit_price=close * 1.04)
+                    side = 1
+                ctx.out[k] = algo.order(ctx.asset, 5 * side, style=style)
+            if n == cancel_at and ctx.out:
+                algo.cancel_order(next(iter(ctx.out.values())))
+        return dict.fromkeys(range(len(rows)), each)
+
+    def events(res, skip_first):
+        ev = res.order_events
+        if skip_first:
+            ev = ev[ev["order_id"] != 1]
+            ev = ev.assign(order_id=ev["order_id"] - 1)
+        ev = ev.assign(reason=ev["reason"].str.replace(r"#\d+", "#", regex=True))  # (ids differ by one)
+        return ev[["order_id", "bar", "kind", "status_after", "qty", "price", "reason"]].reset_index(drop=True)
+
+    plain = run(script(False), store, fill_model=fill_model, out={})
+    with_gtd = run(script(True), store, fill_model=fill_model, out={})
+    pd.testing.assert_frame_equal(events(plain, False), events(with_gtd, True), check_dtype=False)

@@ -16,6 +16,14 @@ the bar is revealed and before the strategy sees it):
    (so the strategy sees them expired on that bar, not one bar later).
 
 DAY orders expire at the end of the session in which they could first fill.
+
+Bars that cannot change anything are skipped: when one asset has only resting orders
+(no market order, triggered stop or trailing stop; no GTD order) and the bar reaches
+none of their levels, the book looks ahead in the price arrays for the first bar that
+reaches one and sets :attr:`OrderBook.skip_to`; the simulation does not call
+:meth:`OrderBook.process_bar` before that bar. Every event (a new order, a cancel, a
+modification, a fill...) resets ``skip_to``, so the look-ahead only ever covers bars
+with an unchanged set of orders and levels.
 """
 
 from __future__ import annotations
@@ -109,6 +117,8 @@ class OrderBook:
         self._prices = [a["price"] for a in store.arrays]  # last traded price (close carried forward)
         self._last_valid: list[int] = store.last_valid.tolist()  # plain ints: compared once per order
         self._mvs = [tuple(memoryview(a[f]) for f in ("open", "high", "low", "close", "volume")) for a in store.arrays]
+        self.skip_to = 0  # process_bar has nothing to do before this bar (see the module docstring)
+        self._span = 32  # look-ahead window of the next skip, in bars (adapts to how far levels are)
         self._ohlc = fill_model == "ohlc"
         self._one_asset = len(store.assets) == 1
         self._market_reason = f"market order filled at the {'open' if self._ohlc else 'close'}"
@@ -131,6 +141,7 @@ class OrderBook:
     def event(self, order: Order, kind: EVENT, bar: int, reason: str, **kw: Any) -> OrderEvent:
         """Apply an event at ``bar``'s time and keep the working lists in step."""
         was_live = order.status in LIVE
+        self.skip_to = 0
         dt = self._dt if bar == self._dt_bar else self.dt_of(bar)
         if kw:
             ev = apply_event(order, kind, dt, bar, reason, self.log, **kw)
@@ -361,9 +372,9 @@ class OrderBook:
                 up, down = levels.up, levels.down
                 if self._ohlc:
                     if (not up or h_[i] < up[0][0]) and (not down or l_[i] > down[-1][0]):
-                        return self._expire_gtd(i) if self._gtd_orders else None
+                        return self._expire_gtd(i) if self._gtd_orders else self._look_ahead(levels, i + 1)
                 elif (not up or c_[i] < up[0][0]) and (not down or c_[i] > down[-1][0]):
-                    return self._expire_gtd(i) if self._gtd_orders else None
+                    return self._expire_gtd(i) if self._gtd_orders else self._look_ahead(levels, i + 1)
             if levels.where:
                 self._match_asset(0, levels, i)
         else:
@@ -372,6 +383,28 @@ class OrderBook:
                     self._match_asset(sid, levels, i)
         if self._gtd_orders:
             self._expire_gtd(i)
+
+    def _look_ahead(self, levels: LevelIndex, start: int) -> None:
+        """Set ``skip_to`` to the first bar from ``start`` on that reaches a level of the
+        (only) asset's resting orders, or to the end of the look-ahead window."""
+        stop = min(start + self._span, self._n_bars)
+        if stop <= start:
+            return
+        arrays = self.store.arrays[0]
+        up, down = levels.up, levels.down
+        hit = None
+        if up:
+            hit = arrays["high" if self._ohlc else "close"][start:stop] >= up[0][0]
+        if down:
+            below = arrays["low" if self._ohlc else "close"][start:stop] <= down[-1][0]
+            hit = below if hit is None else hit | below
+        k = int(hit.argmax())
+        if hit[k]:
+            self.skip_to = start + k
+            self._span = max(32, self._span // 2)
+        else:
+            self.skip_to = stop
+            self._span = min(4096, self._span * 2)
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
         o_, h_, l_, c_, v_ = self._mvs[sid]
