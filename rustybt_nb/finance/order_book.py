@@ -407,6 +407,8 @@ class OrderBook:
             self._span = min(4096, self._span * 2)
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
+        """Fill (or trigger) the working orders of asset ``sid`` that bar ``i`` reaches, in
+        submission order; then ratchet its working trailing stops."""
         o_, h_, l_, c_, v_ = self._mvs[sid]
         ohlc = self._ohlc
         every = levels.every
