@@ -292,11 +292,7 @@ class TradingAlgorithm:
             style.time_in_force, style.good_till = _check_tif(time_in_force or "GTD", good_till)
         if amount == 0:
             return None
-        a = sim.store._by_symbol.get(asset) if type(asset) is Asset else None
-        if a is None:
-            a, unknown = self._asset(asset)
-        else:
-            unknown = None
+        a, unknown = self._asset(asset)
         order = sim.book.submit(a, amount, style, sim.data._i, tag=tag, unknown=unknown)
         return OrderTicket(order, self)
 
