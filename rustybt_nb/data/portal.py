@@ -73,21 +73,22 @@ def _make_series_factory():
 _factories = None
 
 
-def _index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
+def _get_factories():
     global _factories
     if _factories is None:
         _factories = _make_series_factory()
-    return _factories[0](dt_values, dtype)
+    return _factories
+
+
+def _index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
+    return _get_factories()[0](dt_values, dtype)
 
 
 def _series(values: np.ndarray, dt_values: np.ndarray, dtype: Any, name: Any,
             index: pd.DatetimeIndex | None = None) -> pd.Series:
     """A float Series of ``values`` named ``name`` on ``index`` (built from ``dt_values``
     and ``dtype`` when not given)."""
-    global _factories
-    if _factories is None:
-        _factories = _make_series_factory()
-    make_index, make_series = _factories
+    make_index, make_series = _get_factories()
     return make_series(values, make_index(dt_values, dtype) if index is None else index, name)
 
 
