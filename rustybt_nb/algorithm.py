@@ -136,17 +136,27 @@ class Context:
         self.__dict__["_algo"] = algo
         self.__dict__["_portfolio"] = None  # set by the simulation
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(
-            f"context has no attribute {name!r}; set it first (e.g. in initialize: context.{name} = ...)."
-            f"{did_you_mean(name, [k for k in self.__dict__ if not k.startswith('_')])}"
-        )
+    # No ``__getattr__`` here on purpose: defining one makes every ``context.x`` read take
+    # Python's slow generic attribute path (measured: 8 % of a simple strategy's time).
+    # A missing attribute is explained by :func:`explain_context_error` instead.
 
     def __repr__(self) -> str:
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         return f"Context({state})"
+
+
+def explain_context_error(exc: BaseException, context: Context) -> None:
+    """If ``exc`` is an ``AttributeError`` raised by reading a ``context`` attribute that
+    was never set, attach a note saying how to set it (and the closest names set)."""
+    if not isinstance(exc, AttributeError) or getattr(exc, "obj", None) is not context:
+        return
+    name = exc.name
+    if not isinstance(name, str) or name in context.__dict__ or name.startswith("__"):
+        return
+    exc.add_note(
+        f"context has no attribute {name!r}; set it first (e.g. in initialize: context.{name} = ...)."
+        f"{did_you_mean(name, [k for k in context.__dict__ if not k.startswith('_')])}"
+    )
 
 
 def _refuse(name: str):

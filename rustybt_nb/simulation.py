@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .algorithm import Context, TradingAlgorithm
+from .algorithm import Context, TradingAlgorithm, explain_context_error
 from .clock import Clock
 from .data.bar_store import BarStore
 from .finance.commission import CommissionModel, NoCommission
@@ -177,6 +177,7 @@ class Simulation:
                     self._loop(start, stop)
                     progress(stop - self.lo, total)
         except BaseException as exc:
+            explain_context_error(exc, ctx)
             self.error = exc
             raise
         finally:
@@ -303,6 +304,9 @@ def run_algorithm(
     sim._phase = "analyze"
     try:
         algo.analyze(sim.context, result)
+    except AttributeError as exc:
+        explain_context_error(exc, sim.context)
+        raise
     finally:
         algo._sim = None
     return result

@@ -208,17 +208,38 @@ def test_reading_an_unset_context_attribute_raises_attribute_error(store):
         try:
             context.foo  # noqa: B018 - the read is the test
         except AttributeError as exc:
-            seen["foo"] = str(exc)
-        try:
-            context.aset  # noqa: B018
-        except AttributeError as exc:
-            seen["aset"] = str(exc)
+            seen["foo"] = (exc.name, exc.obj is context)
         seen["hasattr"] = hasattr(context, "missing")
 
     run_algorithm(initialize=initialize, handle_data=lambda c, d: None, data=store)
-    assert "'foo'" in seen["foo"]
-    assert "Did you mean 'asset'" in seen["aset"]
+    assert seen["foo"] == ("foo", True)
     assert seen["hasattr"] is False
+
+
+@pytest.mark.parametrize("where", ["handle_data", "analyze"])
+def test_an_unset_context_attribute_that_escapes_the_run_says_how_to_set_it(store, where):
+    def initialize(context):
+        context.asset = context.symbol("X")
+
+    def broken(context, data):
+        context.aset  # noqa: B018 - the typo is the test
+
+    hooks = {"handle_data": lambda c, d: None, where: broken}
+    with pytest.raises(AttributeError) as info:
+        run_algorithm(initialize=initialize, data=store, **hooks)
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1
+    assert "context has no attribute 'aset'; set it first" in notes[0]
+    assert "Did you mean 'asset'" in notes[0]
+
+
+def test_an_attribute_error_from_elsewhere_gets_no_context_note(store):
+    def handle_data(context, data):
+        data.no_such_method()
+
+    with pytest.raises(AttributeError) as info:
+        run_algorithm(handle_data=handle_data, data=store)
+    assert not getattr(info.value, "__notes__", [])
 
 
 def test_context_keeps_user_state_across_bars(store):
