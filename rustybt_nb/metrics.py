@@ -51,11 +51,13 @@ def exposure_from_fills(fill_bars: np.ndarray, fill_assets: np.ndarray, position
 def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: float, periods_per_year: float,
                     total_commission: float, exposure: float | None = None) -> pd.Series:
     """The metrics of :data:`METRIC_NAMES`. ``exposure`` (see :func:`exposure_from_fills`)
-    defaults to the share of sessions that closed with a position."""
-    pv = perf["portfolio_value"].astype(float) if len(perf) else pd.Series(dtype=float)
-    rets = perf["returns"].astype(float) if len(perf) else pd.Series(dtype=float)
-    n = len(pv)
-    end_value = float(pv.iloc[-1]) if n else float(capital_base)
+    defaults to the share of sessions that closed with a position. Returns that are NaN
+    (a portfolio value of 0 followed by 0) are left out of the mean and deviations, as
+    pandas' reductions would."""
+    n = len(perf)
+    pv = perf["portfolio_value"].to_numpy(dtype=float) if n else np.zeros(0)
+    rets = perf["returns"].to_numpy(dtype=float) if n else np.zeros(0)
+    end_value = float(pv[-1]) if n else float(capital_base)
     total_return = end_value / capital_base - 1.0
     if n > 1:
         days = (perf.index[-1] - perf.index[0]).total_seconds() / 86400.0
@@ -63,30 +65,37 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     else:
         years = 0.0
     cagr = (end_value / capital_base) ** (1 / years) - 1 if years > 0 and end_value > 0 else math.nan
-    std = float(rets.std(ddof=1)) if n > 1 else math.nan
-    mean = float(rets.mean()) if n else math.nan
+    valid = rets[~np.isnan(rets)]
+    std = float(valid.std(ddof=1)) if len(valid) > 1 else math.nan
+    mean = float(valid.mean()) if len(valid) else math.nan
     ann = math.sqrt(periods_per_year)
     sharpe = mean / std * ann if std and std == std and std > 0 else math.nan
-    r = rets.to_numpy()
-    downside = pd.Series(np.where(r > 0.0, 0.0, r))  # rets.clip(upper=0.0), without pandas' overhead
-    dd_std = float(np.sqrt((downside**2).mean())) if n else math.nan
+    downside = np.where(rets > 0.0, 0.0, rets)  # NaN stays NaN, as in rets.clip(upper=0.0)
+    downside = downside[~np.isnan(downside)]
+    dd_std = float(np.sqrt((downside**2).mean())) if len(downside) else math.nan
     sortino = mean / dd_std * ann if dd_std and dd_std > 0 else math.nan
-    dd = drawdown(pd.Series(np.concatenate([[capital_base], pv.to_numpy()]))) if n else pd.Series([0.0])
-    max_dd = float(dd.min())
+    if n:
+        values = np.concatenate([[capital_base], pv])
+        dd = values / np.fmax.accumulate(values) - 1.0
+    else:
+        dd = np.zeros(1)
+    max_dd = float(np.nanmin(dd)) if not np.isnan(dd).all() else math.nan
     # longest stretch (in sessions) below a previous peak
-    under = (dd < 0).to_numpy()
+    under = dd < 0
     if under.any():  # longest run of True: distance between the edges of the runs
         edges = np.flatnonzero(np.diff(np.concatenate([[0], under.astype(np.int8), [0]])))
         longest = int((edges[1::2] - edges[0::2]).max())
     else:
         longest = 0
-    closed = trades[~trades["is_open"]] if len(trades) else trades
-    count = len(closed)
-    wins = closed["net_pnl"] > 0 if count else pd.Series(dtype=bool)
-    gross_win = float(closed.loc[closed["net_pnl"] > 0, "net_pnl"].sum()) if count else 0.0
-    gross_loss = float(-closed.loc[closed["net_pnl"] < 0, "net_pnl"].sum()) if count else 0.0
+    if len(trades):
+        net = trades["net_pnl"].to_numpy(dtype=float)[~trades["is_open"].to_numpy(dtype=bool)]
+    else:
+        net = np.zeros(0)
+    count = len(net)
+    gross_win = float(net[net > 0].sum()) if count else 0.0
+    gross_loss = float(-net[net < 0].sum()) if count else 0.0
     if exposure is None:
-        exposure = float((perf["positions_value"].abs() > 0).mean()) if n else 0.0
+        exposure = float((np.abs(perf["positions_value"].to_numpy(dtype=float)) > 0).mean()) if n else 0.0
     return pd.Series({
         "start_value": float(capital_base),
         "end_value": end_value,
@@ -98,9 +107,9 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
         "max_drawdown": max_dd,
         "max_drawdown_duration": float(longest),
         "trade_count": float(count),
-        "win_rate": float(wins.mean()) if count else math.nan,
+        "win_rate": float((net > 0).mean()) if count else math.nan,
         "profit_factor": gross_win / gross_loss if gross_loss > 0 else (math.inf if gross_win > 0 else math.nan),
-        "avg_trade_pnl": float(closed["net_pnl"].mean()) if count else math.nan,
+        "avg_trade_pnl": float(np.nanmean(net)) if count and not np.isnan(net).all() else math.nan,
         "exposure": exposure,
         "total_commission": float(total_commission),
         "sessions": float(n),
