@@ -443,7 +443,7 @@ def _orders_frame(order_list: list, tz_index: pd.DatetimeIndex) -> pd.DataFrame:
     avg_fill_price = np.full(n, math.nan)
     np.divide(fill_value, np.abs(filled), out=avg_fill_price, where=filled != 0)
     created_bar = numbers("created_bar", np.int64)
-    closed_bar = np.array([o.events[-1].bar if o.closed_at is not None else -1 for o in order_list], dtype=np.int64)
+    closed_bar = numbers("closed_bar", np.int64)
     good_till = values("good_till")
     if any(v is not None for v in good_till):
         good_till_col = _dt_column(pd.Series(good_till), tz_index)

@@ -143,6 +143,7 @@ class Order:
         "asset",
         "child_ids",
         "closed_at",
+        "closed_bar",
         "commission",
         "created",
         "created_bar",
@@ -213,6 +214,7 @@ class Order:
         self.fill_value = 0.0  # sum of |qty| * price over fills
         self.events: list[OrderEvent] = []
         self.closed_at: Any = None
+        self.closed_bar = -1  # bar of the terminal event (-1: still live, or closed before the first bar)
 
     # ---------------------------------------------------------------- views
     @property
@@ -327,6 +329,7 @@ def apply_event(
         order.reason = reason
     if after in TERMINAL:
         order.closed_at = dt
+        order.closed_bar = bar if dt is not None else -1
     ev = _new_event(OrderEvent, (
         len(log), order.id, dt, bar, _PLAIN[kind], _PLAIN[before], _PLAIN[after],
         qty if qty else NAN, price, reason, order.amount, order.filled, order.limit, order.stop,
