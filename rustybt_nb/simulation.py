@@ -108,7 +108,7 @@ class Simulation:
         self.schedule = Schedule()
         self.context = Context(algo)
         self.portfolio = Portfolio(self)
-        self.context.__dict__["_portfolio"] = self.portfolio
+        self.context.__dict__["portfolio"] = self.portfolio
         self.records: dict[int, dict[str, Any]] = {}
         self.logs: list[tuple[Any, str, str]] = self.book.log_sink  # strategy logs and engine warnings, in order
         self.settings = dict(settings or {})

@@ -200,6 +200,24 @@ def test_assigning_an_api_name_on_context_is_refused(store, name):
     assert f"context.my_{name}" in msg  # the suggested other name
 
 
+def test_context_portfolio_is_read_only_and_not_user_state(store):
+    seen = {}
+
+    def initialize(context):
+        context.asset = context.symbol("X")
+        seen["repr"] = repr(context)
+        seen["same"] = context.portfolio is context.portfolio
+        try:
+            del context.portfolio
+        except AttributeError as exc:
+            seen["del"] = str(exc)
+
+    run_algorithm(initialize=initialize, handle_data=lambda c, d: None, data=store)
+    assert seen["repr"] == "Context({'asset': Equity(0 [X])})"
+    assert seen["same"] is True
+    assert "context.portfolio" in seen["del"]
+
+
 def test_reading_an_unset_context_attribute_raises_attribute_error(store):
     seen = {}
 
