@@ -415,7 +415,7 @@ def test_lone_trailing_stop_shortcut_matches_the_general_path(moves, buy, percen
 
 # ---------------------------------------------------------------- the order book's skip-ahead
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(moves=st.lists(st.floats(-0.03, 0.03), min_size=10, max_size=60),
+@given(moves=st.lists(st.floats(-0.03, 0.03), min_size=10, max_size=140),
        plan=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["limit", "stop", "stop_limit", "bracket"]),
                                st.booleans(), st.floats(0.9, 1.1)), min_size=1, max_size=6),
        cancel_at=st.integers(0, 50), fill_model=st.sampled_from(["ohlc", "close"]))
@@ -467,3 +467,25 @@ def test_skipping_bars_out_of_reach_changes_nothing(moves, plan, cancel_at, fill
     plain = run(script(False), store, fill_model=fill_model, out={})
     with_gtd = run(script(True), store, fill_model=fill_model, out={})
     pd.testing.assert_frame_equal(events(plain, False), events(with_gtd, True), check_dtype=False)
+
+
+@pytest.mark.parametrize("fill_model", ["ohlc", "close"])
+@pytest.mark.parametrize("kind", ["sell_limit", "buy_stop", "buy_limit", "sell_stop"])
+@pytest.mark.parametrize("hit", [1, 2, 31, 32, 33, 63, 64, 65, 127, 128, 129])
+def test_a_resting_order_fills_on_the_first_bar_that_reaches_it_however_far(fill_model, kind, hit):
+    """Flat bars at 100 and one bar at ``hit`` that reaches 110 (or 90): the order placed on
+    bar 0 fills on exactly that bar, wherever it falls among the bars the book skips."""
+    up = kind in ("sell_limit", "buy_stop")
+    peak = (110, 111, 109, 110) if up else (90, 91, 89, 90)
+    rows = [peak if n == hit else (100, 100.5, 99.5, 100) for n in range(140)]
+    side = -1 if kind.startswith("sell") else 1
+    style = LimitOrder(105 if up else 95) if kind.endswith("limit") else StopOrder(105 if up else 95)
+
+    def place(algo, ctx, data):
+        if kind.startswith("sell"):
+            algo.order(ctx.asset, 10)
+        algo.order(ctx.asset, 5 * side, style=style)
+
+    res = run({0: place}, bars(rows), fill_model=fill_model)
+    fills = res.fills[res.fills["order_id"] == res.orders["id"].max()]
+    assert fills["bar"].tolist() == [hit]
