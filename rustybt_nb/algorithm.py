@@ -47,14 +47,68 @@ _pylog = logging.getLogger("rustybt_nb.algorithm")
 
 
 class Params(dict):
-    """Strategy parameters: a dict whose keys also read as attributes."""
+    """Strategy parameters: a dict whose keys also read as attributes (``params.window``).
+
+    The string keys are mirrored in the instance's own ``__dict__``, so an attribute read
+    finds them directly (about 50 ns) instead of failing over to ``__getattr__`` (about
+    450 ns, on every bar of a strategy that reads its parameters there). Every mutating
+    dict method re-mirrors. Keys named like a dict method (``items``, ``get``...) read
+    only by subscript; ``__getattr__`` still answers names that are not parameters."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mirror()
+
+    def _mirror(self) -> None:
+        names = self.__dict__
+        names.clear()
+        names.update((k, v) for k, v in self.items() if isinstance(k, str) and not hasattr(dict, k))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._mirror()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._mirror()
+
+    def __ior__(self, other: Any) -> Params:
+        super().__ior__(other)
+        self._mirror()
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:  # params.x = v sets the parameter
+        self[name] = value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._mirror()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        value = super().setdefault(key, default)
+        self._mirror()
+        return value
+
+    def pop(self, *args: Any) -> Any:
+        value = super().pop(*args)
+        self._mirror()
+        return value
+
+    def popitem(self) -> tuple[Any, Any]:
+        item = super().popitem()
+        self._mirror()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._mirror()
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(f"no parameter {name!r}; parameters are {sorted(self)}."
-                                 f"{did_you_mean(name, self)}") from None
+            names = sorted(k for k in self if isinstance(k, str))
+            raise AttributeError(f"no parameter {name!r}; parameters are {names}.{did_you_mean(name, names)}") from None
 
 
 class OrderTicket(int):

@@ -7,6 +7,8 @@ Orders placed while handling bar t fill at bar t+1's open (market orders, no sli
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from helpers import bars, run
 
@@ -405,6 +407,25 @@ def test_missing_param_reads_as_attribute_error_with_near_match(store):
 
     run_algorithm(Typo, data=store)
     assert "'windo'" in seen["msg"] and "Did you mean 'window'" in seen["msg"]
+
+
+def test_params_read_as_attributes_stay_in_step_with_the_dict():
+    params = WithParams(n=7).params
+    params["window"] = 30
+    params.update(extra=1)
+    params.n = 8  # attribute assignment sets the parameter
+    assert (params.n, params["n"], params.window, params.extra) == (8, 8, 30, 1)
+    del params["extra"]
+    assert not hasattr(params, "extra")
+    params.setdefault("lookback", 3)
+    params |= {"size": 10}
+    assert (params.lookback, params.size) == (3, 10)
+    params["items"] = 2  # named like a dict method: the method stays, the value reads by subscript
+    assert callable(params.items) and params["items"] == 2
+    copied = pickle.loads(pickle.dumps(params))
+    assert copied == params and (copied.n, copied.size) == (8, 10)
+    params.clear()
+    assert not hasattr(params, "n") and dict(params) == {}
 
 
 # ------------------------------------------------------------------ models
