@@ -26,6 +26,7 @@ from rustybt_nb.api import (
     time_rules,
 )
 from rustybt_nb.finance.commission import PerShare
+from rustybt_nb.finance.execution import LimitOrder
 from rustybt_nb.finance.order import ORDER_STATUS, Order
 from rustybt_nb.finance.slippage import FixedSlippage
 
@@ -149,6 +150,27 @@ def test_order_returns_the_order_id(store):
     assert seen["is_int"] and seen["ticket"] == 1 and hash(seen["ticket"]) == hash(1)
     assert seen["order"].id == 1 and seen["order"].amount == 4
     assert seen["status"] == ORDER_STATUS.OPEN
+
+
+def test_a_ticket_reads_the_live_order_and_refuses_assignment(store):
+    seen = {}
+
+    def place(algo, context, data):
+        context.out["ticket"] = context.order(context.asset, 4, style=LimitOrder(1_000.0))
+        ticket = context.out["ticket"]
+        try:
+            ticket.status = "filled"
+        except AttributeError as exc:
+            seen["refusal"] = str(exc)
+
+    def later(algo, context, data):
+        ticket = context.out["ticket"]
+        seen["later"] = (ticket.status, ticket.filled, ticket.open, ticket.remaining, ticket.limit,
+                         ticket.avg_fill_price, ticket.to_dict()["id"])
+
+    run({0: place, 2: later}, store, out={})
+    assert seen["later"] == (ORDER_STATUS.FILLED, 4, False, 0, 1_000.0, 100.0, 1)  # a limit above: the open
+    assert "read-only view of order 1" in seen["refusal"] and "modify_order" in seen["refusal"]
 
 
 def test_api_functions_outside_a_run_say_they_need_a_running_backtest():
