@@ -300,9 +300,17 @@ def test_history_frames_belong_to_the_caller(single):
         frame_.iloc[-1, 0] = -1.0
         by_symbol = data.history("X", "close", 3, "1d")
         by_symbol.iloc[-1] = -1.0
-        out.append(data.current(assets[0], "close"))
+        fields = data.history(assets[0], ["close", "open"], 3, "1d")  # one block shared by the columns
+        fields.iloc[-1, :] = -1.0
+        now = data.current(assets[0], ["close", "open"])
+        now.iloc[:] = -1.0
+        again = data.history(assets[0], ["close", "open"], 3, "1d")
+        out.append((data.current(assets[0], "close"), again.iloc[-1, 0], data.current(assets[0], ["close"]).iloc[0]))
 
-    assert run_probe(store, probe) == df["close"].tolist()  # the data itself is untouched
+    rows = run_probe(store, probe)  # the data itself is untouched
+    assert [r[0] for r in rows] == [r[1] for r in rows] == [r[2] for r in rows] == df["close"].tolist()
+
+
 def test_single_asset_history_series_can_be_modified_like_any_series(single):
     df, store = single
 

@@ -112,11 +112,12 @@ class BarData:
         self._window: tuple[int, int] | None = None  # sessions of the last '1d' window of minute data
         self._window_index: pd.DatetimeIndex | None = None
         self._fields = set(store.fields) | {"last_traded"}
+        self._field_indexes: dict[tuple[str, ...], pd.Index] = {}  # see _field_index
 
     # ----------------------------------------------------------- properties
     @property
     def current_dt(self) -> pd.Timestamp:
-        return self._store.index[max(self._i, 0)]
+        return self._store.timestamp(max(self._i, 0))
 
     @property
     def current_session(self) -> pd.Timestamp:
@@ -157,7 +158,10 @@ class BarData:
             return pd.DataFrame(vals, index=alist)
         if multi_a:
             return pd.Series(vals[flist[0]], index=alist, name=flist[0])
-        return pd.Series({f: vals[f][0] for f in flist}, name=alist[0])
+        if "last_traded" in flist:  # a timestamp among the numbers
+            return pd.Series({f: vals[f][0] for f in flist}, name=alist[0])
+        return pd.Series(np.array([vals[f][0] for f in flist], dtype=float), index=self._field_index(flist),
+                         name=alist[0])
 
     def _value(self, asset: Asset, field: str) -> Any:
         i = self._i
@@ -266,11 +270,21 @@ class BarData:
             return pd.Series(get(alist[0], flist[0]), index=index, name=alist[0])
         if not multi_f:
             return pd.DataFrame({a: get(a, flist[0]) for a in alist}, index=index)
-        if not multi_a:
-            return pd.DataFrame({f: get(alist[0], f) for f in flist}, index=index)
+        if not multi_a:  # one 2-d block, the frame owns it (a dict of columns costs 4x as much)
+            values = np.column_stack([get(alist[0], f) for f in flist])
+            return pd.DataFrame(values, index=index, columns=self._field_index(flist), copy=False)
         frames = {a: pd.DataFrame({f: get(a, f) for f in flist}, index=index) for a in alist}
         out = pd.concat(frames, names=["asset", index.name or "date"])
         return out.swaplevel(0, 1).sort_index(level=0, sort_remaining=False)
+
+    def _field_index(self, flist: list[str]) -> pd.Index:
+        """The column index of these field names, built once per run (an Index is immutable,
+        so the frames and series that use it can share it)."""
+        key = tuple(flist)
+        index = self._field_indexes.get(key)
+        if index is None:
+            index = self._field_indexes[key] = pd.Index(flist)
+        return index
 
     def _daily_window(self, bar_count: int):
         """Session bars built from minutes: completed sessions plus today so far."""
