@@ -113,6 +113,8 @@ class BarData:
         self._window_index: pd.DatetimeIndex | None = None
         self._fields = set(store.fields) | {"last_traded"}
         self._field_indexes: dict[tuple[str, ...], pd.Index] = {}  # see _field_index
+        self._tradable = {a: (int(store.first_valid[a.sid]), int(store.last_valid[a.sid]), self._mv[a.sid]["price"])
+                          for a in store.assets}  # can_trade's fast path
 
     # ----------------------------------------------------------- properties
     @property
@@ -191,6 +193,17 @@ class BarData:
     # ----------------------------------------------------------- can_trade
     def can_trade(self, assets: Any) -> Any:
         """True if the asset is listed at the current bar and has a known price."""
+        try:  # one asset (or symbol): its listed range and prices, read without numpy scalars
+            first, last, price = self._tradable[assets]
+        except (KeyError, TypeError):
+            return self._can_trade_slow(assets)
+        i = self._i
+        if first <= i <= last:  # (first >= 0: also "after the first bar of the data")
+            px = price[i]
+            return px == px
+        return False
+
+    def _can_trade_slow(self, assets: Any) -> Any:
         if _is_list(assets):
             return pd.Series({a: self.can_trade(a) for a in assets})
         a = self._asset(assets)
