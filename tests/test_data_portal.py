@@ -311,6 +311,19 @@ def test_history_frames_belong_to_the_caller(single):
     assert [r[0] for r in rows] == [r[1] for r in rows] == [r[2] for r in rows] == df["close"].tolist()
 
 
+def test_a_field_named_twice_is_one_column(single):
+    df, store = single
+
+    def probe(context, data, assets, out):
+        frame_ = data.history(assets[0], ["close", "open", "close"], 2, "1d")
+        now = data.current(assets[0], ["close", "open", "close"])
+        out.append((frame_.columns.tolist(), frame_["close"].iloc[-1], now.index.tolist(), now["close"]))
+
+    rows = run_probe(store, probe)
+    assert {(tuple(r[0]), tuple(r[2])) for r in rows} == {(("close", "open"), ("close", "open"))}
+    assert [r[1] for r in rows] == [r[3] for r in rows] == df["close"].tolist()
+
+
 def test_single_asset_history_series_can_be_modified_like_any_series(single):
     df, store = single
 

@@ -162,7 +162,8 @@ class BarData:
             return pd.Series(vals[flist[0]], index=alist, name=flist[0])
         if "last_traded" in flist:  # a timestamp among the numbers
             return pd.Series({f: vals[f][0] for f in flist}, name=alist[0])
-        return pd.Series(np.array([vals[f][0] for f in flist], dtype=float), index=self._field_index(flist),
+        names = list(vals)  # each field once, as a dict of them would have it
+        return pd.Series(np.array([vals[f][0] for f in names], dtype=float), index=self._field_index(names),
                          name=alist[0])
 
     def _value(self, asset: Asset, field: str) -> Any:
@@ -284,8 +285,9 @@ class BarData:
         if not multi_f:
             return pd.DataFrame({a: get(a, flist[0]) for a in alist}, index=index)
         if not multi_a:  # one 2-d block, the frame owns it (a dict of columns costs 4x as much)
-            values = np.column_stack([get(alist[0], f) for f in flist])
-            return pd.DataFrame(values, index=index, columns=self._field_index(flist), copy=False)
+            names = list(dict.fromkeys(flist))  # each field once, as a dict of columns would have it
+            values = np.column_stack([get(alist[0], f) for f in names])
+            return pd.DataFrame(values, index=index, columns=self._field_index(names), copy=False)
         frames = {a: pd.DataFrame({f: get(a, f) for f in flist}, index=index) for a in alist}
         out = pd.concat(frames, names=["asset", index.name or "date"])
         return out.swaplevel(0, 1).sort_index(level=0, sort_remaining=False)
