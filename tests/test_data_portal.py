@@ -324,6 +324,19 @@ def test_a_field_named_twice_is_one_column(single):
     assert [r[1] for r in rows] == [r[3] for r in rows] == df["close"].tolist()
 
 
+def test_lists_of_assets_named_twice(staggered):
+    """history and can_trade give each asset one column/entry; current keeps the list as given."""
+    _, store = staggered
+
+    def probe(context, data, assets, out):
+        xa, xb = assets[0], assets[1]
+        out.append((data.history([xa, xb, xa], "close", 2, "1d").columns.tolist(),
+                    data.can_trade([xa, xb, xa]).index.tolist(), data.current([xa, xb, xa], "close").index.tolist()))
+
+    rows = run_probe(store, probe)
+    assert {tuple(map(tuple, r)) for r in rows} == {(("A", "B"), ("A", "B"), ("A", "B", "A"))}
+
+
 def test_single_asset_history_series_can_be_modified_like_any_series(single):
     df, store = single
 

@@ -112,7 +112,7 @@ class BarData:
         self._window: tuple[int, int] | None = None  # sessions of the last '1d' window of minute data
         self._window_index: pd.DatetimeIndex | None = None
         self._fields = set(store.fields) | {"last_traded"}
-        self._field_indexes: dict[tuple[str, ...], pd.Index] = {}  # see _field_index
+        self._label_indexes: dict[tuple[str, ...], pd.Index] = {}  # see _field_index
         self._tradable = {a: (int(store.first_valid[a.sid]), int(store.last_valid[a.sid]), self._mv[a.sid]["price"])
                           for a in store.assets}  # can_trade's fast path
 
@@ -156,14 +156,20 @@ class BarData:
         vals = {f: [self._value(a, f) for a in alist] for f in flist}
         if not multi_a and not multi_f:
             return vals[flist[0]][0]
-        if multi_a and multi_f:
-            return pd.DataFrame(vals, index=alist)
-        if multi_a:
-            return pd.Series(vals[flist[0]], index=alist, name=flist[0])
-        if "last_traded" in flist:  # a timestamp among the numbers
+        if "last_traded" in flist or not alist or not flist:  # a timestamp among the numbers, or nothing
+            if multi_a and multi_f:
+                return pd.DataFrame(vals, index=alist)
+            if multi_a:
+                return pd.Series(vals[flist[0]], index=alist, name=flist[0])
             return pd.Series({f: vals[f][0] for f in flist}, name=alist[0])
+        if multi_a and multi_f:
+            names = list(vals)  # each field once, as a dict of them would have it
+            return pd.DataFrame(np.array([vals[f] for f in names], dtype=float).T, index=self._labels(alist),
+                                columns=self._labels(names), copy=False)
+        if multi_a:
+            return pd.Series(np.array(vals[flist[0]], dtype=float), index=self._labels(alist), name=flist[0])
         names = list(vals)  # each field once, as a dict of them would have it
-        return pd.Series(np.array([vals[f][0] for f in names], dtype=float), index=self._field_index(names),
+        return pd.Series(np.array([vals[f][0] for f in names], dtype=float), index=self._labels(names),
                          name=alist[0])
 
     def _value(self, asset: Asset, field: str) -> Any:
@@ -206,7 +212,10 @@ class BarData:
 
     def _can_trade_slow(self, assets: Any) -> Any:
         if _is_list(assets):
-            return pd.Series({a: self.can_trade(a) for a in assets})
+            names = list(dict.fromkeys(assets))  # each asset once, as a dict of them would have it
+            if not names:
+                return pd.Series({})
+            return pd.Series(np.array([self.can_trade(a) for a in names], dtype=bool), index=self._labels(names))
         a = self._asset(assets)
         i = self._i
         st = self._store
@@ -282,23 +291,28 @@ class BarData:
 
         if not multi_a and not multi_f:
             return pd.Series(get(alist[0], flist[0]), index=index, name=alist[0])
+        if not multi_f and alist:  # one 2-d block, as for one asset's fields below
+            names = list(dict.fromkeys(alist))  # each asset once, as a dict of columns would have it
+            values = np.column_stack([get(a, flist[0]) for a in names])
+            return pd.DataFrame(values, index=index, columns=self._labels(names), copy=False)
         if not multi_f:
             return pd.DataFrame({a: get(a, flist[0]) for a in alist}, index=index)
         if not multi_a:  # one 2-d block, the frame owns it (a dict of columns costs 4x as much)
             names = list(dict.fromkeys(flist))  # each field once, as a dict of columns would have it
             values = np.column_stack([get(alist[0], f) for f in names])
-            return pd.DataFrame(values, index=index, columns=self._field_index(names), copy=False)
+            return pd.DataFrame(values, index=index, columns=self._labels(names), copy=False)
         frames = {a: pd.DataFrame({f: get(a, f) for f in flist}, index=index) for a in alist}
         out = pd.concat(frames, names=["asset", index.name or "date"])
         return out.swaplevel(0, 1).sort_index(level=0, sort_remaining=False)
 
-    def _field_index(self, flist: list[str]) -> pd.Index:
-        """The column index of these field names, built once per run (an Index is immutable,
-        so the frames and series that use it can share it)."""
-        key = tuple(flist)
-        index = self._field_indexes.get(key)
+    def _labels(self, names: list[Any]) -> pd.Index:
+        """The index of these labels (field names, or assets, which pandas keeps as their
+        symbols), built once per run: an Index is immutable, so the frames and series that
+        use it can share it."""
+        key = tuple(names)
+        index = self._label_indexes.get(key)
         if index is None:
-            index = self._field_indexes[key] = pd.Index(flist)
+            index = self._label_indexes[key] = pd.Index(names)
         return index
 
     def _daily_window(self, bar_count: int):
