@@ -297,9 +297,19 @@ class BarData:
             return pd.DataFrame({a: get(a, flist[0]) for a in alist}, index=index)
         if not multi_a:
             return self._block_frame(flist, lambda f: get(alist[0], f), index)
-        frames = {a: pd.DataFrame({f: get(a, f) for f in flist}, index=index) for a in alist}
-        out = pd.concat(frames, names=["asset", index.name or "date"])
-        return out.swaplevel(0, 1).sort_index(level=0, sort_remaining=False)
+        anames = list(dict.fromkeys(alist))
+        fnames = list(dict.fromkeys(flist))
+        if not anames or not fnames or not (index.is_monotonic_increasing and index.is_unique):
+            frames = {a: pd.DataFrame({f: get(a, f) for f in flist}, index=index) for a in alist}
+            out = pd.concat(frames, names=["asset", index.name or "date"])
+            return out.swaplevel(0, 1).sort_index(level=0, sort_remaining=False)
+        # rows (date, asset) date by date, assets in the order given: (dates, assets, fields) -> 2-d
+        values = np.stack([np.column_stack([get(a, f) for f in fnames]) for a in anames], axis=1)
+        n, k = len(index), len(anames)  # (the product's codes directly: both levels are unique)
+        codes = [np.repeat(np.arange(n), k), np.tile(np.arange(k), n)]
+        rows = pd.MultiIndex(levels=[index, self._labels(anames)], codes=codes,
+                             names=[index.name or "date", "asset"], verify_integrity=False)
+        return pd.DataFrame(values.reshape(-1, len(fnames)), index=rows, columns=self._labels(fnames), copy=False)
 
     def _block_frame(self, names: list[Any], column: Any, index: pd.Index) -> pd.DataFrame:
         """A float frame of ``column(name)`` for each distinct name (first seen first, as a
