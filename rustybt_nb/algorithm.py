@@ -65,44 +65,8 @@ class Params(dict):
         names.clear()
         names.update((k, v) for k, v in self.items() if isinstance(k, str) and not hasattr(dict, k))
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._mirror()
-
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        self._mirror()
-
-    def __ior__(self, other: Any) -> Params:
-        super().__ior__(other)
-        self._mirror()
-        return self
-
     def __setattr__(self, name: str, value: Any) -> None:  # params.x = v sets the parameter
         self[name] = value
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
-        self._mirror()
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        value = super().setdefault(key, default)
-        self._mirror()
-        return value
-
-    def pop(self, *args: Any) -> Any:
-        value = super().pop(*args)
-        self._mirror()
-        return value
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self._mirror()
-        return item
-
-    def clear(self) -> None:
-        super().clear()
-        self._mirror()
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -110,6 +74,25 @@ class Params(dict):
         except KeyError:
             names = sorted(k for k in self if isinstance(k, str))
             raise AttributeError(f"no parameter {name!r}; parameters are {names}.{did_you_mean(name, names)}") from None
+
+
+def _remirroring(name: str) -> Any:
+    base = getattr(dict, name)
+
+    def method(self: Params, *args: Any, **kwargs: Any) -> Any:
+        out = base(self, *args, **kwargs)
+        self._mirror()
+        return out
+
+    method.__name__, method.__qualname__ = name, f"Params.{name}"
+    method.__doc__ = base.__doc__
+    return method
+
+
+# every dict method that changes the contents, followed by the mirror's refresh
+for _name in ("__setitem__", "__delitem__", "__ior__", "update", "setdefault", "pop", "popitem", "clear"):
+    setattr(Params, _name, _remirroring(_name))
+del _name
 
 
 class OrderTicket(int):
