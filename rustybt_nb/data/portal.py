@@ -216,11 +216,8 @@ class BarData:
             if not names:
                 return pd.Series({})
             return pd.Series(np.array([self.can_trade(a) for a in names], dtype=bool), index=self._labels(names))
-        a = self._asset(assets)
-        i = self._i
-        st = self._store
-        return bool(i >= 0 and st.first_valid[a.sid] <= i <= st.last_valid[a.sid]
-                    and self._mv[a.sid]["price"][i] == self._mv[a.sid]["price"][i])
+        # anything else: the asset lookup's error, or (an asset it resolves) the fast path
+        return self.can_trade(self._asset(assets))
 
     def is_stale(self, assets: Any) -> Any:
         """True if the asset has no bar at the current time but traded before."""
