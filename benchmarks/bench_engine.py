@@ -124,7 +124,8 @@ def ours_strategies() -> dict[str, Any]:
             asset = context.asset
             fast = data.current(asset, "sma10")
             slow = data.current(asset, "sma50")
-            up, down = cross(*context.prev, fast, slow)
+            prev_fast, prev_slow = context.prev
+            up, down = cross(prev_fast, prev_slow, fast, slow)
             context.prev = (fast, slow)
             held = context.portfolio.positions[asset].amount
             if up and held == 0:
