@@ -10,6 +10,12 @@ and ``BacktestResult.load(path)`` reads it back equal.
 
 Recorded values that are not numbers, strings, booleans or timestamps are kept as
 their text (``repr``) so the result stays saveable.
+
+``perf``, ``trades``, ``logs`` and ``metrics`` are built when the run ends. ``orders``,
+``order_events``, ``fills``, ``positions`` and ``prices`` are built from the run's own
+records the first time they are read (then kept): a run whose caller only wants its
+equity, trades and metrics (a parameter sweep, a widget re-run) does not pay for frames
+it never looks at. Reading them gives the same frames either way.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from collections.abc import Callable
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,13 +51,42 @@ POSITION_COLUMNS = ["dt", "asset", "amount", "cost_basis", "last_sale_price", "m
 LOG_COLUMNS = ["dt", "level", "message"]
 
 
-class BacktestResult:
-    """The outcome of one backtest (see the module docstring)."""
+Frame = pd.DataFrame | Callable[[], pd.DataFrame]
 
-    def __init__(self, perf: pd.DataFrame, orders: pd.DataFrame, order_events: pd.DataFrame, fills: pd.DataFrame,
-                 positions: pd.DataFrame, trades: pd.DataFrame, logs: pd.DataFrame, metrics: pd.Series,
-                 settings: dict[str, Any], run_info: dict[str, Any], prices: pd.DataFrame | None = None,
-                 price_source: tuple[Any, int, int] | None = None) -> None:
+
+class _Deferred:
+    """A frame attribute that may be given as a builder (a function of no arguments):
+    the first read calls it and keeps the frame in its place."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.key]
+        if not isinstance(value, pd.DataFrame):
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj: Any, value: Frame) -> None:
+        obj.__dict__[self.key] = value
+
+
+class BacktestResult:
+    """The outcome of one backtest (see the module docstring). Any of ``orders``,
+    ``order_events``, ``fills``, ``positions`` and ``prices`` may be passed as a builder
+    (a function of no arguments returning the frame), called on first read."""
+
+    orders = _Deferred()
+    order_events = _Deferred()
+    fills = _Deferred()
+    positions = _Deferred()
+    prices = _Deferred()
+
+    def __init__(self, perf: pd.DataFrame, orders: Frame, order_events: Frame, fills: Frame,
+                 positions: Frame, trades: pd.DataFrame, logs: pd.DataFrame, metrics: pd.Series,
+                 settings: dict[str, Any], run_info: dict[str, Any], prices: Frame | None = None) -> None:
         self.perf = perf
         self.orders = orders
         self.order_events = order_events
@@ -61,18 +97,7 @@ class BacktestResult:
         self.metrics = metrics
         self.settings = settings
         self.run_info = run_info
-        self._prices = prices
-        self._price_source = price_source  # (bar store, first bar, last bar) to build `prices` on demand
-
-    @property
-    def prices(self) -> pd.DataFrame:
-        """The simulated bars of every asset (long format: dt, bar, asset, OHLCV), for
-        charts; built from the bar store on first use."""
-        if self._prices is None:
-            self._prices = _price_frame(*self._price_source) if self._price_source else _frame(
-                [], PRICE_COLUMNS, {"bar": np.int64, "open": float, "high": float, "low": float, "close": float,
-                                    "volume": float})
-        return self._prices
+        self.prices = prices if prices is not None else _no_prices
 
     # ---------------------------------------------------------------- views
     @property
@@ -274,15 +299,13 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
                                                       "position_after": float, "cash_after": float,
                                                       "bar_volume": float}, derived=("dt",))
     fill_bars = fill_data["bar"]
-    fill_data["dt"] = _bar_times(tz_index, fill_bars)
-    fills = pd.DataFrame(fill_data)
 
     # cash and positions after each session's last bar, from the fills
     k = _last_at_or_before(fill_bars, end_bars)
     cash_hist = fill_data["cash_after"]
     cash = np.where(k >= 0, cash_hist[np.maximum(k, 0)] if len(cash_hist) else 0.0, ledger.starting_cash)
     pos_value = np.zeros(len(end_bars))
-    pos_parts: list[pd.DataFrame] = []
+    held_parts: list[tuple[str, np.ndarray, ...]] = []  # (symbol, held, amount, basis, price, value) per asset
     cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
     fill_assets = np.array(fill_data["asset"], dtype=object)
     amt_hist = fill_data["position_after"]
@@ -304,9 +327,7 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         pos_value += np.nan_to_num(value)
         held = amount != 0
         if held.any():
-            pos_parts.append(pd.DataFrame({"dt": labels[held], "asset": asset.symbol,
-                                           "amount": amount[held], "cost_basis": basis[held],
-                                           "last_sale_price": price[held], "market_value": value[held]}))
+            held_parts.append((asset.symbol, held, amount, basis, price, value))
     pv = cash + pos_value
     prev = np.concatenate([[ledger.starting_cash], pv[:-1]])
     perf = pd.DataFrame({
@@ -323,22 +344,6 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         for col in rec.columns:
             name = col if col not in perf.columns else f"recorded_{col}"
             perf[name] = _clean_recorded(rec[col])
-    if len(pos_parts) == 1:
-        positions = pos_parts[0]
-    elif pos_parts:
-        positions = pd.concat(pos_parts, ignore_index=True)
-        positions = positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
-    else:
-        positions = _frame([], POSITION_COLUMNS, {"amount": float, "cost_basis": float, "last_sale_price": float,
-                                                  "market_value": float})
-        positions["dt"] = _bar_times(labels, np.zeros(0, dtype=np.int64))
-
-    orders = _orders_frame(list(book.orders.values()), tz_index)
-    event_data = _columns(book.log, EVENT_COLUMNS, {"seq": np.int64, "order_id": np.int64, "bar": np.int64,
-                                                    "qty": float, "price": float, "amount": float, "filled": float,
-                                                    "limit": float, "stop": float}, derived=("dt",))
-    event_data["dt"] = _bar_times(tz_index, event_data["bar"])
-    events = pd.DataFrame(event_data)
 
     last = hi if hi >= lo else lo
     trade_rows = list(ledger.trades) + ledger.open_trade_rows(
@@ -365,10 +370,51 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     metrics = compute_metrics(perf, trades, ledger.starting_cash, periods, ledger.total_commission, exposure)
     bars = max(0, hi - lo + 1)
     run_info = {"wall_seconds": wall, "bars": bars, "bars_per_second": bars / wall if wall > 0 else math.nan,
-                "orders": len(orders), "events": len(events), "completed": sim.error is None,
+                "orders": len(book.orders), "events": len(book.log), "completed": sim.error is None,
                 "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}"}
-    return BacktestResult(perf, orders, events, fills, positions, trades, logs, metrics, dict(sim.settings),
-                          run_info, price_source=(store, lo, max(hi, lo - 1)))
+    # the other frames are built on first read, from the run's records (they do not change any more)
+    order_list, log = list(book.orders.values()), book.log
+    return BacktestResult(
+        perf, lambda: _orders_frame(order_list, tz_index), lambda: _events_frame(log, tz_index),
+        lambda: _fills_frame(fill_data, tz_index), lambda: _positions_frame(held_parts, labels),
+        trades, logs, metrics, dict(sim.settings), run_info,
+        prices=lambda: _price_frame(store, lo, max(hi, lo - 1)))
+
+
+def _fills_frame(fill_data: dict[str, Any], tz_index: pd.DatetimeIndex) -> pd.DataFrame:
+    data = dict(fill_data)
+    data["dt"] = _bar_times(tz_index, data["bar"])
+    return pd.DataFrame(data)
+
+
+def _positions_frame(held_parts: list[tuple[Any, ...]], labels: pd.DatetimeIndex) -> pd.DataFrame:
+    """One row per session and asset held at its end, from each asset's end-of-session
+    (held mask, amount, cost basis, price, value) arrays."""
+    parts = [pd.DataFrame({"dt": labels[held], "asset": symbol, "amount": amount[held], "cost_basis": basis[held],
+                           "last_sale_price": price[held], "market_value": value[held]})
+             for symbol, held, amount, basis, price, value in held_parts]
+    if len(parts) == 1:
+        return parts[0]
+    if parts:
+        positions = pd.concat(parts, ignore_index=True)
+        return positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
+    positions = _frame([], POSITION_COLUMNS, {"amount": float, "cost_basis": float, "last_sale_price": float,
+                                              "market_value": float})
+    positions["dt"] = _bar_times(labels, np.zeros(0, dtype=np.int64))
+    return positions
+
+
+def _events_frame(log: list[OrderEvent], tz_index: pd.DatetimeIndex) -> pd.DataFrame:
+    event_data = _columns(log, EVENT_COLUMNS, {"seq": np.int64, "order_id": np.int64, "bar": np.int64,
+                                               "qty": float, "price": float, "amount": float, "filled": float,
+                                               "limit": float, "stop": float}, derived=("dt",))
+    event_data["dt"] = _bar_times(tz_index, event_data["bar"])
+    return pd.DataFrame(event_data)
+
+
+def _no_prices() -> pd.DataFrame:
+    return _frame([], PRICE_COLUMNS, {"bar": np.int64, "open": float, "high": float, "low": float, "close": float,
+                                      "volume": float})
 
 
 def _price_frame(store: Any, lo: int, hi: int) -> pd.DataFrame:

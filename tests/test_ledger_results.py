@@ -394,6 +394,32 @@ def _rich_result():
     return run({0: bar0, 2: bar2}, store, slippage=NoSlippage(volume_limit=0.1), commission=PerTrade(cost=1.0))
 
 
+class TestDeferredFrames:
+    """orders / order_events / fills / positions / prices are built on first read."""
+
+    DEFERRED = ("orders", "order_events", "fills", "positions", "prices")
+
+    def test_a_run_leaves_them_unbuilt_until_read_then_keeps_them(self):
+        res = _rich_result()
+        assert not any(isinstance(vars(res)[f"_{name}"], pd.DataFrame) for name in self.DEFERRED)
+        assert res.run_info["orders"] == len(res.orders) == 4
+        assert res.run_info["events"] == len(res.order_events)
+        for name in self.DEFERRED:
+            assert getattr(res, name) is getattr(res, name)  # built once, then the same frame
+        res.orders["note"] = "mine"  # a change to the frame stays, as with any attribute
+        assert (res.orders["note"] == "mine").all()
+        res.fills = res.fills.iloc[:0]
+        assert len(res.fills) == 0
+
+    def test_frames_read_late_equal_frames_read_at_once(self):
+        late = _rich_result()
+        early = _rich_result()
+        frames = {name: getattr(early, name) for name in self.DEFERRED}
+        run({0: lambda a, c, d: a.order(c.asset, 7)}, bars([(*row, 1000) for row in PATH]))  # another run between
+        for name, frame in frames.items():
+            pd.testing.assert_frame_equal(getattr(late, name), frame, obj=name)
+
+
 class TestSaveLoad:
     def test_round_trip_is_equal_frame_by_frame(self, tmp_path):
         res = _rich_result()
