@@ -24,14 +24,14 @@ import datetime as _dt
 import json
 import math
 from collections.abc import Callable
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .finance.ledger import FILL_COLUMNS
+from .finance.ledger import FILL_COLUMNS, TRADE_COLUMNS
 from .finance.order import _PLAIN, OrderEvent
 from .metrics import compute_metrics, exposure_from_fills
 
@@ -45,8 +45,6 @@ ORDER_COLUMNS = ["id", "asset", "style", "amount", "filled", "limit", "stop", "s
                  "trail_amount", "trail_percent", "limit_offset", "tif", "good_till", "tag", "created_bar",
                  "first_bar"]
 PRICE_COLUMNS = ["dt", "bar", "asset", "open", "high", "low", "close", "volume"]
-TRADE_COLUMNS = ["asset", "direction", "entry_dt", "exit_dt", "entry_bar", "exit_bar", "size", "entry_price",
-                 "exit_price", "pnl", "commission", "net_pnl", "return_pct", "bars_held", "is_open", "order_ids"]
 POSITION_COLUMNS = ["dt", "asset", "amount", "cost_basis", "last_sale_price", "market_value"]
 LOG_COLUMNS = ["dt", "level", "message"]
 
@@ -348,7 +346,7 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
     last = hi if hi >= lo else lo
     trade_rows = list(ledger.trades) + ledger.open_trade_rows(
         store.index[last], last, lambda a: float(store.arrays[a.sid]["price"][last]))
-    trade_data = _columns(list(map(_TRADE_ROW, trade_rows)), TRADE_COLUMNS, {
+    trade_data = _columns(trade_rows, TRADE_COLUMNS, {
         "entry_bar": float, "exit_bar": float, "size": float, "entry_price": float, "exit_price": float,
         "pnl": float, "commission": float, "net_pnl": float, "return_pct": float, "bars_held": float,
         "is_open": bool}, derived=("entry_dt", "exit_dt"))
@@ -471,7 +469,6 @@ def _numbers(values: Any, dtype: Any, n: int) -> np.ndarray:
         return np.array(values, dtype=dtype)
 
 
-_TRADE_ROW = itemgetter(*TRADE_COLUMNS)
 
 
 def _orders_frame(order_list: list, tz_index: pd.DatetimeIndex) -> pd.DataFrame:

@@ -134,6 +134,8 @@ class _OpenTrade:
         self.order_ids: list[int] = []
 
 
+TRADE_COLUMNS = ("asset", "direction", "entry_dt", "exit_dt", "entry_bar", "exit_bar", "size", "entry_price",
+                 "exit_price", "pnl", "commission", "net_pnl", "return_pct", "bars_held", "is_open", "order_ids")
 FILL_COLUMNS = ("dt", "bar", "order_id", "asset", "qty", "price", "commission", "realized_pnl",
                 "position_after", "cash_after", "bar_volume")
 
@@ -147,7 +149,7 @@ class Ledger:
         self.cash = float(capital_base)
         self.positions = new_positions(mark_source)
         self.fills: list[tuple] = []  # rows of FILL_COLUMNS
-        self.trades: list[dict[str, Any]] = []
+        self.trades: list[tuple] = []  # rows of TRADE_COLUMNS, closed round trips
         self._open_trades: dict[Asset, _OpenTrade] = {}
         self.realized_pnl = 0.0
         self.total_commission = 0.0
@@ -213,38 +215,26 @@ class Ledger:
 
     def _close_trade(self, t: _OpenTrade, dt: Any, bar: int) -> None:
         del self._open_trades[t.asset]
-        self.trades.append(self._trade_row(t, dt, bar, is_open=False, exit_price=t.value_out / t.qty_out))
+        self.trades.append(self._trade_row(t, dt, bar, False, t.value_out / t.qty_out))
 
     def _trade_row(self, t: _OpenTrade, dt: Any, bar: int, is_open: bool, exit_price: float,
-                   unrealized: float = 0.0) -> dict[str, Any]:
+                   unrealized: float = 0.0) -> tuple:
+        """A row of :data:`TRADE_COLUMNS`."""
         entry_price = t.value_in / t.qty_in
         pnl = t.pnl + unrealized
         basis = entry_price * t.max_size
-        return {
-            "asset": t.asset.symbol,
-            "direction": "long" if t.direction > 0 else "short",
-            "entry_dt": t.entry_dt,
-            "exit_dt": None if is_open else dt,
-            "entry_bar": t.entry_bar,
-            "exit_bar": None if is_open else bar,
-            "size": t.max_size,
-            "entry_price": entry_price,
-            "exit_price": exit_price,
-            "pnl": pnl,
-            "commission": t.commission,
-            "net_pnl": pnl - t.commission,
-            "return_pct": (pnl - t.commission) / basis if basis else math.nan,
-            "bars_held": bar - t.entry_bar,
-            "is_open": is_open,
-            "order_ids": list(t.order_ids),
-        }
+        commission = t.commission
+        return (t.asset.symbol, "long" if t.direction > 0 else "short", t.entry_dt, None if is_open else dt,
+                t.entry_bar, None if is_open else bar, t.max_size, entry_price, exit_price, pnl, commission,
+                pnl - commission, (pnl - commission) / basis if basis else math.nan, bar - t.entry_bar, is_open,
+                list(t.order_ids))
 
-    def open_trade_rows(self, dt: Any, bar: int, price_of) -> list[dict[str, Any]]:
+    def open_trade_rows(self, dt: Any, bar: int, price_of) -> list[tuple]:
         """Rows for trades still open at the end, marked at ``price_of(asset)``."""
         rows = []
         for t in self._open_trades.values():
             px = price_of(t.asset)
             pos = self.positions.get(t.asset)
             unreal = (px - pos.cost_basis) * pos.amount if pos is not None else 0.0
-            rows.append(self._trade_row(t, dt, bar, is_open=True, exit_price=px, unrealized=unreal))
+            rows.append(self._trade_row(t, dt, bar, True, px, unreal))
         return rows
