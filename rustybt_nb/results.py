@@ -21,9 +21,11 @@ it never looks at. Reading them gives the same frames either way.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,9 +54,29 @@ LOG_COLUMNS = ["dt", "level", "message"]
 Frame = pd.DataFrame | Callable[[], pd.DataFrame]
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (restored after, as it was).
+
+    Building frames from a run's records allocates many containers (lists of values,
+    row tuples) and frees almost nothing cyclic, yet every few hundred allocations the
+    collector walks the run's live objects (orders, events) again: for 27k orders and
+    55k events that walk is over half of the build time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Deferred:
     """A frame attribute that may be given as a builder (a function of no arguments):
     the first read calls it and keeps the frame in its place."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.key = f"_{name}"
@@ -64,7 +86,8 @@ class _Deferred:
             return self
         value = obj.__dict__[self.key]
         if not isinstance(value, pd.DataFrame):
-            value = obj.__dict__[self.key] = value()
+            with gc_paused():
+                value = obj.__dict__[self.key] = value()
         return value
 
     def __set__(self, obj: Any, value: Frame) -> None:
@@ -76,11 +99,11 @@ class BacktestResult:
     ``order_events``, ``fills``, ``positions`` and ``prices`` may be passed as a builder
     (a function of no arguments returning the frame), called on first read."""
 
-    orders = _Deferred()
-    order_events = _Deferred()
-    fills = _Deferred()
-    positions = _Deferred()
-    prices = _Deferred()
+    orders = _Deferred("One row per order (ORDER_COLUMNS), in submission order.")
+    order_events = _Deferred("The event log: one row per status change (or trailing move), with its reason.")
+    fills = _Deferred("One row per fill: quantity, price, commission, and the position and cash after it.")
+    positions = _Deferred("One row per session end and asset held: amount, cost basis, price, market value.")
+    prices = _Deferred("The simulated bars of every asset (long format: dt, bar, asset, OHLCV), for charts.")
 
     def __init__(self, perf: pd.DataFrame, orders: Frame, order_events: Frame, fills: Frame,
                  positions: Frame, trades: pd.DataFrame, logs: pd.DataFrame, metrics: pd.Series,
@@ -279,6 +302,11 @@ class BacktestResult:
 # ============================================================== building
 def build_result(sim: Simulation, wall: float) -> BacktestResult:
     """Assemble the frames from a finished (or interrupted) simulation."""
+    with gc_paused():
+        return _build_result(sim, wall)
+
+
+def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     store, clock, ledger, book = sim.store, sim.clock, sim.ledger, sim.book
     lo = sim.lo
     hi = max(min(sim.last_bar, sim.hi), lo - 1)
