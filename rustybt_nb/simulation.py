@@ -32,6 +32,8 @@ from .finance.order_book import OrderBook
 from .finance.slippage import NoSlippage, SlippageModel
 from .scheduling import Schedule
 
+_NEVER = 1 << 62  # a bar after every bar (OrderBook.skip_to with nothing to wait for)
+
 
 class Portfolio:
     """``context.portfolio``: cash and positions marked at the current bar's price."""
@@ -144,6 +146,7 @@ class Simulation:
         after = self.data._i if self._phase == "run" else self.lo - 1
         self.schedule.add(func, bars[(bars >= self.lo) & (bars <= self.hi)], after)
         self._sched_dirty = True
+        self.book.skip_to = 0
 
     def set_model(self, kind: str, model: Any) -> None:
         if self._phase != "setup":
@@ -208,15 +211,21 @@ class Simulation:
                 bts(ctx, data)
                 self._in_bts = False
             data._i = i
-            if book.n_live and i >= book.skip_to:
-                book.process_bar(i)
-            if self._sched_dirty:
-                next_sched = schedule.next_bar()
-                self._sched_dirty = False
-            if i == next_sched:
-                for func in schedule.pop(i):
-                    func(ctx, data)
-                next_sched = schedule.next_bar()
+            if i >= book.skip_to:  # orders to match or functions scheduled at this bar (else nothing to do)
+                # `ahead`: skip_to may now be past the next bar (the book looked ahead, or nothing is live)
+                ahead = book.process_bar(i) if book.n_live else True
+                if self._sched_dirty:
+                    next_sched = schedule.next_bar()
+                    self._sched_dirty = False
+                if i == next_sched:
+                    for func in schedule.pop(i):
+                        func(ctx, data)
+                    next_sched = schedule.next_bar()
+                if ahead:  # (else the orders need the next bar anyway: skip_to <= i)
+                    # the next bar with work; read after the scheduled functions, whose events
+                    # (skip_to = 0) and schedule calls count
+                    wake = (book.skip_to if book.n_live else _NEVER) if not self._sched_dirty else 0
+                    book.skip_to = next_sched if i < next_sched < wake else wake
             if handle is not None:
                 handle(ctx, data)
             if book._day_orders:

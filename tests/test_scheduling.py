@@ -518,3 +518,64 @@ def test_before_trading_start_daily_sees_previous_session(daily_q1):
     closes = daily_q1.to_frame("AAPL")["close"]
     prev = days("2012-01-09", "2012-01-10", "2012-01-11", "2012-01-12")
     assert seen == [(closes[d], d) for d in prev]
+
+
+# ------------------------------------------------------------------ scheduling and orders together
+class Wakeups(TradingAlgorithm):
+    """Weekly market buys from a scheduled function, a far resting limit that keeps the
+    book looking ahead until it is canceled, and a function scheduled mid-run while
+    nothing is live: the loop's one per-bar test must wake for each of them."""
+
+    params = {"out": None}
+
+    def initialize(self, context):
+        context.out = self.params.out
+        context.asset = self.symbol("AAPL")
+        self.schedule_function(self.buy, self.date_rules.week_start())
+
+    def buy(self, context, data):
+        context.out.append(("buy", data.current_dt))
+        self.order(context.asset, 1)
+
+    def late(self, context, data):
+        context.out.append(("late", data.current_dt))
+
+    def handle_data(self, context, data):
+        now = data.current_dt
+        if now == pd.Timestamp("2012-01-03"):
+            context.limit = self.order(context.asset, 1, limit_price=1.0)  # never reached
+        elif now == pd.Timestamp("2012-01-20"):
+            self.cancel_order(context.limit)
+        elif now == pd.Timestamp("2012-02-01"):
+            assert not self.get_open_orders()
+            self.schedule_function(self.late, self.date_rules.month_start())
+
+
+def test_orders_from_scheduled_functions_fill_on_the_next_bar_while_the_book_skips_ahead(daily_q1):
+    out = []
+    res = run_algorithm(Wakeups, data=daily_q1, out=out)
+    buys = [t for k, t in out if k == "buy"]
+    assert buys[:3] == days("2012-01-03", "2012-01-09", "2012-01-17") and len(buys) == 13
+    sessions = list(daily_q1.index)
+    market = res.fills[res.fills["order_id"] != 2]
+    assert list(market["dt"]) == [sessions[sessions.index(t) + 1] for t in buys[:-1]] + (
+        [sessions[sessions.index(buys[-1]) + 1]] if buys[-1] != sessions[-1] else [])
+    assert [t for k, t in out if k == "late"] == days("2012-03-01")
+    limit = res.orders.set_index("id").loc[2]
+    assert limit["status"] == "canceled" and limit["filled"] == 0
+
+
+class LateOnly(TradingAlgorithm):
+    """Nothing scheduled and no order until a function is scheduled from handle_data."""
+
+    params = {"out": None}
+
+    def handle_data(self, context, data):
+        if data.current_dt == pd.Timestamp("2012-03-26"):
+            self.schedule_function(lambda c, d: self.params.out.append(d.current_dt), self.date_rules.every_day())
+
+
+def test_a_function_scheduled_mid_run_with_nothing_else_to_do_still_fires(daily_q1):
+    out = []
+    run_algorithm(LateOnly, data=daily_q1, out=out)
+    assert out == days("2012-03-27", "2012-03-28", "2012-03-29", "2012-03-30")

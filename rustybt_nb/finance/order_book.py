@@ -23,7 +23,10 @@ none of their levels, the book looks ahead in the price arrays for the first bar
 reaches one and sets :attr:`OrderBook.skip_to`; the simulation does not call
 :meth:`OrderBook.process_bar` before that bar. Every event (a new order, a cancel, a
 modification, a fill...) resets ``skip_to``, so the look-ahead only ever covers bars
-with an unchanged set of orders and levels.
+with an unchanged set of orders and levels. The simulation also uses ``skip_to`` as its
+one per-bar test for work besides ``handle_data``: after such a bar it sets it to the
+first bar with anything to do (matching, a scheduled function; never, when no order
+is live and nothing is scheduled), which the next event resets to 0.
 """
 
 from __future__ import annotations
@@ -335,8 +338,9 @@ class OrderBook:
         return True
 
     # ============================================================== per bar
-    def process_bar(self, i: int) -> None:
-        """Match every working order against bar ``i`` (see module docstring).
+    def process_bar(self, i: int) -> bool | None:
+        """Match every working order against bar ``i`` (see module docstring). Returns
+        True when it looked ahead (``skip_to`` is now past ``i``), else a false value.
 
         One asset has two shortcuts, taken on most bars of most strategies: only
         resting orders, none in reach of this bar; or one working trailing stop
@@ -387,12 +391,13 @@ class OrderBook:
         if self._gtd_orders:
             self._expire_gtd(i)
 
-    def _look_ahead(self, levels: LevelIndex, start: int) -> None:
+    def _look_ahead(self, levels: LevelIndex, start: int) -> bool:
         """Set ``skip_to`` to the first bar from ``start`` on that reaches a level of the
-        (only) asset's resting orders, or to the end of the look-ahead window."""
+        (only) asset's resting orders, or to the end of the look-ahead window. False when
+        there is no bar from ``start`` on (``skip_to`` unchanged)."""
         stop = min(start + self._span, self._n_bars)
         if stop <= start:
-            return
+            return False
         arrays = self.store.arrays[0]
         up, down = levels.up, levels.down
         hit = None
@@ -408,6 +413,7 @@ class OrderBook:
         else:
             self.skip_to = stop
             self._span = min(4096, self._span * 2)
+        return True
 
     def _match_asset(self, sid: int, levels: LevelIndex, i: int) -> None:
         """Fill (or trigger) the working orders of asset ``sid`` that bar ``i`` reaches, in
