@@ -374,8 +374,12 @@ class TradingAlgorithm:
             style.time_in_force, style.good_till = _check_tif(time_in_force or "GTD", good_till)
         if amount == 0:
             return None
-        a, unknown = self._asset(asset)
-        order = sim.book.submit(a, amount, style, sim.data._i, tag=tag, unknown=unknown)
+        a = sim.store._by_symbol.get(asset) if type(asset) is Asset else None  # (_asset's common case, inline)
+        if a is not None:
+            order = sim.book.submit(a, amount, style, sim.data._i, tag=tag)
+        else:
+            a, unknown = self._asset(asset)
+            order = sim.book.submit(a, amount, style, sim.data._i, tag=tag, unknown=unknown)
         return OrderTicket(order, self)
 
     def _price(self, asset: Asset) -> float:

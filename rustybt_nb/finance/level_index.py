@@ -67,9 +67,12 @@ class LevelIndex:
         if status not in _LIVE or status is HELD:  # closed, not yet accepted, or held: nowhere
             return
         if not order.triggered and order.style in _EVERY_BAR_STYLES:  # slot_of's answer, without the call
-            self.every.append(order)
+            every = self.every
+            every.append(order)
             self.where[order.id] = _EVERY
-            self._update_lone()
+            # _update_lone, inline: this untriggered order is the lone one only if it is the only one
+            self.lone = order if (len(every) == 1 and order.style in _TRAILING and not self.up
+                                  and not self.down) else None
             return
         slot = slot_of(order)
         if slot is None:

@@ -160,7 +160,10 @@ class OrderBook:
                 self.working[sid].remove(order)
                 self.n_live -= 1
             if kind is not _TRAILED and 0 <= sid < len(self.levels):
-                self.levels[sid].file(order)
+                if is_live:
+                    self.levels[sid].file(order)
+                else:
+                    self.levels[sid].remove(order)
         return ev
 
     # ============================================================== submit
