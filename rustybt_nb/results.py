@@ -331,7 +331,7 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     cash_hist = fill_data["cash_after"]
     cash = np.where(k >= 0, cash_hist[np.maximum(k, 0)] if len(cash_hist) else 0.0, ledger.starting_cash)
     pos_value = np.zeros(len(end_bars))
-    held_parts: list[tuple[str, np.ndarray, ...]] = []  # (symbol, held, amount, basis, price, value) per asset
+    held_parts: list[tuple[Any, ...]] = []  # (symbol, held, amount, basis, price, value) per asset held
     cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
     fill_assets = np.array(fill_data["asset"], dtype=object)
     amt_hist = fill_data["position_after"]
@@ -495,8 +495,6 @@ def _numbers(values: Any, dtype: Any, n: int) -> np.ndarray:
         return np.fromiter(values, dtype=dtype, count=n)
     except (TypeError, ValueError):  # None (-> NaN in a float column) or anything unusual
         return np.array(values, dtype=dtype)
-
-
 
 
 def _orders_frame(order_list: list, tz_index: pd.DatetimeIndex) -> pd.DataFrame:
