@@ -65,28 +65,28 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     else:
         years = 0.0
     cagr = (end_value / capital_base) ** (1 / years) - 1 if years > 0 and end_value > 0 else math.nan
-    valid = rets[~np.isnan(rets)]
+    missing = np.isnan(rets)
+    valid = rets[~missing] if missing.any() else rets
     std = float(valid.std(ddof=1)) if len(valid) > 1 else math.nan
     mean = float(valid.mean()) if len(valid) else math.nan
     ann = math.sqrt(periods_per_year)
     sharpe = mean / std * ann if std and std == std and std > 0 else math.nan
-    downside = np.where(rets > 0.0, 0.0, rets)  # NaN stays NaN, as in rets.clip(upper=0.0)
-    downside = downside[~np.isnan(downside)]
+    downside = np.minimum(valid, 0.0)  # as rets.clip(upper=0.0), without the NaNs
     dd_std = float(np.sqrt((downside**2).mean())) if len(downside) else math.nan
     sortino = mean / dd_std * ann if dd_std and dd_std > 0 else math.nan
-    if n:
-        values = np.concatenate([[capital_base], pv])
-        dd = values / np.fmax.accumulate(values) - 1.0
-    else:
-        dd = np.zeros(1)
-    max_dd = float(np.nanmin(dd)) if not np.isnan(dd).all() else math.nan
-    # longest stretch (in sessions) below a previous peak
-    under = dd < 0
-    if under.any():  # longest run of True: distance between the edges of the runs
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], under.astype(np.int8), [0]])))
-        longest = int((edges[1::2] - edges[0::2]).max())
-    else:
-        longest = 0
+    # drawdown from the running peak, the starting capital included
+    dd = np.empty(n + 1)
+    dd[0] = capital_base
+    dd[1:] = pv
+    peak = np.fmax.accumulate(dd)
+    np.divide(dd, peak, out=dd)
+    dd -= 1.0
+    max_dd = float(np.fmin.reduce(dd))  # NaN only if every value is NaN
+    # longest stretch (in sessions) below a previous peak: the distance between the edges of the runs
+    under = np.zeros(n + 3, dtype=np.int8)
+    np.less(dd, 0.0, out=under[1:-1], casting="unsafe")
+    edges = np.flatnonzero(np.diff(under))
+    longest = int((edges[1::2] - edges[0::2]).max()) if len(edges) else 0
     if len(trades):
         net = trades["net_pnl"].to_numpy(dtype=float)[~trades["is_open"].to_numpy(dtype=bool)]
     else:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .simulation import Simulation
 
 FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs", "prices")
+PERF_COLUMNS = ["portfolio_value", "returns", "pnl", "cash", "positions_value"]
 EVENT_COLUMNS = list(OrderEvent._fields)
 ORDER_COLUMNS = ["id", "asset", "style", "amount", "filled", "limit", "stop", "status", "reason", "created",
                  "closed_at", "avg_fill_price", "commission", "parent_id", "child_ids", "oco_ids", "role",
@@ -313,12 +314,17 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     tz_index = store.index
     if hi >= lo:
         s0, s1 = int(clock.session_of_bar[lo]), int(clock.session_of_bar[hi])
-        sessions = np.arange(s0, s1 + 1)
-        end_bars = np.minimum(clock.session_last_bar[sessions], hi)
+        end_bars = clock.session_last_bar[s0:s1 + 1]  # (a view: copied before the last one is capped)
+        if end_bars[-1] > hi:  # a run that stops inside its last session
+            end_bars = end_bars.copy()
+            end_bars[-1] = hi
     else:
-        sessions = np.zeros(0, dtype=np.int64)
+        s0, s1 = 0, -1
         end_bars = np.zeros(0, dtype=np.int64)
-    labels = clock.session_labels[sessions]
+    labels = clock.session_labels[s0:s1 + 1]
+    # one bar per session (daily data): per-session values are slices of per-bar arrays
+    b0 = int(end_bars[0]) if len(end_bars) else 0
+    contiguous = len(end_bars) > 0 and int(end_bars[-1]) - b0 == len(end_bars) - 1
 
     fill_data = _columns(ledger.fills, FILL_COLUMNS, {"bar": np.int64, "order_id": np.int64, "qty": float,
                                                       "price": float, "commission": float, "realized_pnl": float,
@@ -326,11 +332,15 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
                                                       "bar_volume": float}, derived=("dt",))
     fill_bars = fill_data["bar"]
 
-    # cash and positions after each session's last bar, from the fills
-    k = _last_at_or_before(fill_bars, end_bars)
-    cash_hist = fill_data["cash_after"]
-    cash = np.where(k >= 0, cash_hist[np.maximum(k, 0)] if len(cash_hist) else 0.0, ledger.starting_cash)
-    pos_value = np.zeros(len(end_bars))
+    # The perf columns are rows of one block (one allocation, and no consolidating copy
+    # when the frame is built): portfolio value, returns, pnl, cash, positions value.
+    n_sessions = len(end_bars)
+    block = np.empty((len(PERF_COLUMNS), n_sessions))
+    pv, rets, pnl, cash, pos_value = block
+    # cash and positions after each session's last bar, from the fills (bar order)
+    counts = _fills_up_to(fill_bars, end_bars, contiguous)
+    _after_fills(fill_data["cash_after"], counts, ledger.starting_cash, out=cash)
+    pos_value.fill(0.0)
     held_parts: list[tuple[Any, ...]] = []  # (symbol, held, amount, basis, price, value) per asset held
     cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
     fill_assets = np.array(fill_data["asset"], dtype=object)
@@ -338,34 +348,39 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     one_asset = len(store.assets) == 1
     for asset in store.assets:
         if one_asset:  # every fill is of this asset
-            sel = slice(None) if len(fill_bars) else np.zeros(0, dtype=int)
             n_sel = len(fill_bars)
+            j, amounts, bases = counts, amt_hist, cost_hist
         else:
-            sel = np.flatnonzero(fill_assets == asset.symbol) if len(fill_bars) else np.zeros(0, dtype=int)
+            sel = np.flatnonzero(fill_assets == asset.symbol)
             n_sel = len(sel)
+            if n_sel:
+                j = _fills_up_to(fill_bars[sel], end_bars, contiguous)
+                amounts, bases = amt_hist[sel], cost_hist[sel]
         if not n_sel:
             continue
-        j = _last_at_or_before(fill_bars[sel], end_bars)
-        amount = np.where(j >= 0, amt_hist[sel][np.maximum(j, 0)], 0.0)
-        basis = np.where(j >= 0, cost_hist[sel][np.maximum(j, 0)], 0.0)
-        price = store.arrays[asset.sid]["price"][end_bars]
-        value = np.where(amount != 0, amount * price, 0.0)
-        pos_value += np.nan_to_num(value)
+        amount = _after_fills(amounts, j, 0.0)
+        basis = _after_fills(bases, j, 0.0)
+        prices = store.arrays[asset.sid]["price"]
+        price = prices[b0:b0 + n_sessions] if contiguous else prices[end_bars]
         held = amount != 0
+        value = amount * price
+        value[~held] = 0.0  # (a price can be NaN before the asset's first bar, when nothing is held)
+        pos_value += np.nan_to_num(value)
         if held.any():
             held_parts.append((asset.symbol, held, amount, basis, price, value))
-    pv = cash + pos_value
-    prev = np.concatenate([[ledger.starting_cash], pv[:-1]])
-    perf = pd.DataFrame({
-        "portfolio_value": pv,
-        "returns": pv / prev - 1.0,
-        "pnl": pv - prev,
-        "cash": cash,
-        "positions_value": pos_value,
-    }, index=pd.DatetimeIndex(labels, name="session"))
+    np.add(cash, pos_value, out=pv)
+    if n_sessions:  # against the previous session's value (the starting cash for the first)
+        start = ledger.starting_cash
+        pnl[0] = pv[0] - start
+        np.subtract(pv[1:], pv[:-1], out=pnl[1:])
+        rets[0] = pv[0] / start - 1.0
+        np.divide(pv[1:], pv[:-1], out=rets[1:])
+        rets[1:] -= 1.0
+    perf = pd.DataFrame(block.T, index=pd.DatetimeIndex(labels, name="session", freq=None), columns=PERF_COLUMNS,
+                        copy=False)
     if sim.records:
         rec = pd.DataFrame.from_dict({int(s): v for s, v in sim.records.items()}, orient="index")
-        rec = rec.reindex(sessions).ffill()
+        rec = rec.reindex(np.arange(s0, s1 + 1)).ffill()
         rec.index = perf.index
         for col in rec.columns:
             name = col if col not in perf.columns else f"recorded_{col}"
@@ -551,14 +566,25 @@ def _orders_frame(order_list: list, tz_index: pd.DatetimeIndex) -> pd.DataFrame:
     return pd.DataFrame(data, columns=ORDER_COLUMNS)
 
 
-def _last_at_or_before(sorted_bars: np.ndarray, bars: np.ndarray) -> np.ndarray:
-    """For each of ``bars``, the position of the last entry of ``sorted_bars`` (ascending)
-    at or before it, -1 if none: ``np.searchsorted(sorted_bars, bars, side='right') - 1``,
-    by counting when there are many queries (one pass instead of a binary search each)."""
-    if len(bars) < 64 or not len(sorted_bars) or sorted_bars[0] < 0 or len(bars) * 4 < sorted_bars[-1]:
-        return np.searchsorted(sorted_bars, bars, side="right") - 1
-    counts = np.bincount(sorted_bars, minlength=int(bars.max()) + 1).cumsum()
-    return counts[bars] - 1
+def _fills_up_to(fill_bars: np.ndarray, bars: np.ndarray, contiguous: bool) -> np.ndarray:
+    """For each of ``bars`` (ascending), how many of ``fill_bars`` (ascending) are at or
+    before it: ``np.searchsorted(fill_bars, bars, side='right')``, by counting when there
+    are many queries (one pass instead of a binary search each). ``contiguous``: ``bars``
+    is a run of consecutive bars (then the counts are a slice)."""
+    if len(bars) < 64 or not len(fill_bars) or fill_bars[0] < 0 or len(bars) * 4 < fill_bars[-1]:
+        return np.searchsorted(fill_bars, bars, side="right")
+    counts = np.bincount(fill_bars, minlength=int(bars[-1]) + 1).cumsum()
+    return counts[int(bars[0]):int(bars[-1]) + 1] if contiguous else counts[bars]
+
+
+def _after_fills(history: np.ndarray, counts: np.ndarray, before: float, out: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """``history`` (one value per fill) as it stood after ``counts`` fills; ``before``
+    where there was none yet."""
+    values = np.empty(len(history) + 1)
+    values[0] = before
+    values[1:] = history
+    return np.take(values, counts, out=out)
 
 
 def _bar_times(index: pd.DatetimeIndex, bars: np.ndarray) -> pd.Series:
