@@ -34,8 +34,10 @@ def exposure_from_fills(fill_bars: np.ndarray, fill_assets: np.ndarray, position
     n = last_bar - first_bar + 1
     if n <= 0 or not len(fill_bars):
         return 0.0
-    edges = np.zeros(n + 1, dtype=np.int64)
-    for asset in pd.unique(fill_assets):
+    assets = pd.unique(fill_assets)
+    edges = np.zeros(n + 1, dtype=np.int64) if len(assets) > 1 else None
+    held_bars = 0
+    for asset in assets:
         sel = fill_assets == asset
         bars, amount = fill_bars[sel], position_after[sel]
         last_of_bar = np.r_[bars[1:] != bars[:-1], True]
@@ -43,9 +45,14 @@ def exposure_from_fills(fill_bars: np.ndarray, fill_assets: np.ndarray, position
         held = amount != 0
         starts = np.clip(bars[held] - first_bar, 0, n)
         ends = np.clip(np.r_[bars[1:], last_bar + 1][held] - first_bar, 0, n)
-        np.add.at(edges, starts, 1)
-        np.add.at(edges, ends, -1)
-    return float((np.cumsum(edges[:-1]) > 0).mean())
+        if edges is None:  # one asset: its holding spans do not overlap
+            held_bars = int((ends - starts).sum())
+        else:
+            np.add.at(edges, starts, 1)
+            np.add.at(edges, ends, -1)
+    if edges is not None:
+        held_bars = int(np.count_nonzero(np.cumsum(edges[:-1])))
+    return held_bars / n
 
 
 def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: float, periods_per_year: float,
