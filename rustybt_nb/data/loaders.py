@@ -207,6 +207,14 @@ def _resolve_calendar(calendar: str) -> str:
     )
 
 
+def _has_weekend_dates(dates: pd.DatetimeIndex) -> bool:
+    """Whether any of the (naive, midnight) daily dates is a Saturday or a Sunday: the
+    weekday from the day count (1970-01-01 was a Thursday), without pandas' field
+    accessor, which builds each date's calendar fields."""
+    days = dates.to_numpy().astype("datetime64[D]").view(np.int64)
+    return bool(((days + 3) % 7 >= 5).any())
+
+
 def _build(pieces: list[_Piece], *, frequency: str | None, calendar: str | None, tz: str | None,
            source: str) -> BarStore:
     """Validate each asset's rows, agree on one frequency and calendar, build the store."""
@@ -232,8 +240,7 @@ def _build(pieces: list[_Piece], *, frequency: str | None, calendar: str | None,
     elif freq == "minute":
         cal = "XNYS"
     else:
-        weekend = any(bool((f.index.day_of_week >= 5).any()) for f in frames.values())
-        cal = "24/7" if weekend else "XNYS"
+        cal = "24/7" if any(_has_weekend_dates(f.index) for f in frames.values()) else "XNYS"
     # every asset gets every extra field, so data.current(asset, 'sma10') never KeyErrors
     extras: list[str] = []
     for f in frames.values():
