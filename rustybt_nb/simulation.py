@@ -193,8 +193,8 @@ class Simulation:
         algo, ctx, data, book, clock = self.algo, self.context, self.data, self.book, self.clock
         handle = algo.handle_data
         if type(algo).handle_data is TradingAlgorithm.handle_data and algo._funcs.get("handle_data") is None:
-            handle = None
-        bts = algo.before_trading_start
+            handle = _no_handle_data  # (a call per bar on this rare path; no test per bar on the common one)
+        bts = algo.before_trading_start  # a bound method: true (tested by truth value, the cheapest test)
         if type(algo).before_trading_start is TradingAlgorithm.before_trading_start \
                 and algo._funcs.get("before_trading_start") is None:
             bts = None
@@ -205,7 +205,7 @@ class Simulation:
         next_sched = schedule.next_bar()
         self._sched_dirty = False
         for i in range(start, stop):
-            if bts is not None and starts[i]:
+            if bts and starts[i]:
                 data._i = i - 1
                 self._in_bts = True
                 bts(ctx, data)
@@ -226,13 +226,16 @@ class Simulation:
                     # (skip_to = 0) and schedule calls count
                     wake = (book.skip_to if book.n_live else _NEVER) if not self._sched_dirty else 0
                     book.skip_to = next_sched if i < next_sched < wake else wake
-            if handle is not None:
-                handle(ctx, data)
+            handle(ctx, data)
             if book._day_orders:
                 if ends is None:
                     ends = clock.is_session_end
                 if ends[i]:
                     book.end_session(int(session_of_bar[i]), i)
+
+
+def _no_handle_data(context: Any, data: Any) -> None:
+    """``handle_data`` of a strategy that defines none (scheduled functions only)."""
 
 
 def run_algorithm(

@@ -297,17 +297,17 @@ def apply_event(
     bar: int,
     reason: str,
     log: list[OrderEvent],
-    *,
     qty: float = 0,
     price: float = NAN,
+    commission: float | None = None,
     **changes: Any,
 ) -> OrderEvent:
     """Apply one event to ``order``: the single mutator of order state.
 
-    ``qty``/``price`` are a fill's signed quantity and price (fill events only).
-    ``changes`` are new attribute values (``amount``, ``limit``, ``stop``, ...) for
-    ``UPDATED`` / ``TRAILED`` events. Raises :class:`InvalidTransition` if the table
-    has no entry for (current status, kind).
+    ``qty``/``price`` are a fill's signed quantity and price and ``commission`` the
+    order's commission after it (fill events only). ``changes`` are new attribute values
+    (``amount``, ``limit``, ``stop``, ...) for ``UPDATED`` / ``TRAILED`` events. Raises
+    :class:`InvalidTransition` if the table has no entry for (current status, kind).
     """
     before = order.status
     try:
@@ -322,6 +322,8 @@ def apply_event(
     if qty:
         order.filled += qty
         order.fill_value += abs(qty) * price
+    if commission is not None:
+        order.commission = commission
     if kind is _TRIGGERED:
         order.triggered = True
     order.status = after

@@ -141,15 +141,17 @@ class OrderBook:
             return NAN
         return float(self._prices[asset.sid][bar])
 
-    def event(self, order: Order, kind: EVENT, bar: int, reason: str, **kw: Any) -> OrderEvent:
-        """Apply an event at ``bar``'s time and keep the working lists in step."""
+    def event(self, order: Order, kind: EVENT, bar: int, reason: str, qty: float = 0, price: float = NAN,
+              commission: float | None = None, **kw: Any) -> OrderEvent:
+        """Apply an event at ``bar``'s time (see :func:`.order.apply_event` for the
+        arguments) and keep the working lists in step."""
         was_live = order.status in LIVE
         self.skip_to = 0
         dt = self._dt if bar == self._dt_bar else self.dt_of(bar)
         if kw:
-            ev = apply_event(order, kind, dt, bar, reason, self.log, **kw)
+            ev = apply_event(order, kind, dt, bar, reason, self.log, qty, price, commission, **kw)
         else:  # (a call without ** unpacking is much cheaper)
-            ev = apply_event(order, kind, dt, bar, reason, self.log)
+            ev = apply_event(order, kind, dt, bar, reason, self.log, qty, price, commission)
         is_live = order.status in LIVE
         if is_live or was_live:
             sid = order.asset.sid
@@ -521,8 +523,7 @@ class OrderBook:
             if note:
                 reason = f"{reason} ({note})"
         complete = order.filled + qty == order.amount
-        self.event(order, _FILL if complete else _PARTIAL_FILL, bar, reason, qty=qty, price=price,
-                   commission=order.commission + commission)
+        self.event(order, _FILL if complete else _PARTIAL_FILL, bar, reason, qty, price, order.commission + commission)
         self.ledger.apply_fill(order.id, order.asset, qty, price, commission, self._dt, bar, bar_volume)
         if order.child_ids or order.oco_ids or self.working[order.asset.sid]:
             contingency.on_fill(order, qty, bar)  # (nothing to do for a lone order with nothing else working)
