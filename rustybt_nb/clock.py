@@ -41,13 +41,17 @@ class Clock:
         self.calendar_name = store.calendar or ("XNYS" if store.frequency == "minute" else None)
         n = len(store.index)
         if store.frequency == "daily":
-            self.session_of_bar = np.arange(n, dtype=np.int64)
+            # one bar per session: bar k is session k, its first and its last bar (one
+            # read-only array serves all three)
+            bars = np.arange(n, dtype=np.int64)
+            bars.flags.writeable = False
+            self.session_of_bar = bars
             labels = store.index
             if labels.tz is not None:
                 labels = labels.tz_convert(None)
             # (loaders store daily bars at midnight already: no normalised copy to build then)
             self.session_labels = labels if labels.is_normalized else labels.normalize()
-            self.session_first_bar = np.arange(n, dtype=np.int64)
+            self.session_first_bar = self.session_last_bar = bars
         else:
             local = store.index.tz_convert(calendar_tz(self.calendar_name))
             days = _local_dates(local)
@@ -62,8 +66,8 @@ class Clock:
                 self.session_first_bar = np.zeros(0, dtype=np.int64)
             self.session_of_bar = codes
             self.session_labels = days[self.session_first_bar]
-        self.session_last_bar = np.append(self.session_first_bar[1:] - 1, n - 1).astype(np.int64) if n else \
-            np.zeros(0, dtype=np.int64)
+            self.session_last_bar = np.append(self.session_first_bar[1:] - 1, n - 1).astype(np.int64) if n else \
+                np.zeros(0, dtype=np.int64)
 
     @cached_property
     def is_session_end(self) -> list[bool]:

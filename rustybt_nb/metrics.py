@@ -79,7 +79,7 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     ann = math.sqrt(periods_per_year)
     sharpe = mean / std * ann if std and std == std and std > 0 else math.nan
     downside = np.minimum(valid, 0.0)  # as rets.clip(upper=0.0), without the NaNs
-    dd_std = float(np.sqrt((downside**2).mean())) if len(downside) else math.nan
+    dd_std = float(np.sqrt(np.square(downside, out=downside).mean())) if len(downside) else math.nan
     sortino = mean / dd_std * ann if dd_std and dd_std > 0 else math.nan
     # drawdown from the running peak, the starting capital included
     dd = np.empty(n + 1)

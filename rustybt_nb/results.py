@@ -341,7 +341,7 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     counts = _fills_up_to(fill_bars, end_bars, contiguous)
     _after_fills(fill_data["cash_after"], counts, ledger.starting_cash, out=cash)
     pos_value.fill(0.0)
-    held_parts: list[tuple[Any, ...]] = []  # (symbol, held, amount, basis, price, value) per asset held
+    held_parts: list[tuple[Any, ...]] = []  # (symbol, held, amount, bases, counts, price, value) per asset held
     cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
     fill_assets = np.array(fill_data["asset"], dtype=object)
     amt_hist = fill_data["position_after"]
@@ -359,15 +359,16 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
         if not n_sel:
             continue
         amount = _after_fills(amounts, j, 0.0)
-        basis = _after_fills(bases, j, 0.0)
         prices = store.arrays[asset.sid]["price"]
         price = prices[b0:b0 + n_sessions] if contiguous else prices[end_bars]
         held = amount != 0
         value = amount * price
-        value[~held] = 0.0  # (a price can be NaN before the asset's first bar, when nothing is held)
-        pos_value += np.nan_to_num(value)
-        if held.any():
-            held_parts.append((asset.symbol, held, amount, basis, price, value))
+        # The price is the close carried forward, NaN only before the asset's first bar,
+        # where nothing can be held yet: zeroing the value where nothing is held leaves no NaN.
+        value[~held] = 0.0
+        pos_value += value
+        if held.any():  # (the cost basis is only read by the positions frame: taken there)
+            held_parts.append((asset.symbol, held, amount, bases, j, price, value))
     np.add(cash, pos_value, out=pv)
     if n_sessions:  # against the previous session's value (the starting cash for the first)
         start = ledger.starting_cash
@@ -430,10 +431,12 @@ def _fills_frame(fill_data: dict[str, Any], tz_index: pd.DatetimeIndex) -> pd.Da
 
 def _positions_frame(held_parts: list[tuple[Any, ...]], labels: pd.DatetimeIndex) -> pd.DataFrame:
     """One row per session and asset held at its end, from each asset's end-of-session
-    (held mask, amount, cost basis, price, value) arrays."""
-    parts = [pd.DataFrame({"dt": labels[held], "asset": symbol, "amount": amount[held], "cost_basis": basis[held],
+    (held mask, amount, price, value) arrays and its cost basis after each fill (with the
+    number of fills by the end of each session)."""
+    parts = [pd.DataFrame({"dt": labels[held], "asset": symbol, "amount": amount[held],
+                           "cost_basis": _after_fills(bases, counts[held], 0.0),
                            "last_sale_price": price[held], "market_value": value[held]})
-             for symbol, held, amount, basis, price, value in held_parts]
+             for symbol, held, amount, bases, counts, price, value in held_parts]
     if len(parts) == 1:
         return parts[0]
     if parts:
@@ -573,7 +576,8 @@ def _fills_up_to(fill_bars: np.ndarray, bars: np.ndarray, contiguous: bool) -> n
     is a run of consecutive bars (then the counts are a slice)."""
     if len(bars) < 64 or not len(fill_bars) or fill_bars[0] < 0 or len(bars) * 4 < fill_bars[-1]:
         return np.searchsorted(fill_bars, bars, side="right")
-    counts = np.bincount(fill_bars, minlength=int(bars[-1]) + 1).cumsum()
+    counts = np.bincount(fill_bars, minlength=int(bars[-1]) + 1)
+    np.cumsum(counts, out=counts)
     return counts[int(bars[0]):int(bars[-1]) + 1] if contiguous else counts[bars]
 
 

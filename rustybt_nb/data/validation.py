@@ -459,10 +459,11 @@ def validate_bars(
 
     # -- prices
     present = [mapping[f] for f in PRICE_FIELDS if f in mapping]
-    block = np.column_stack([cols[f] for f in PRICE_FIELDS if f in cols])
-    # Clean data passes one test over the whole block (NaN, inf and <= 0 all fail ``> 0`` or
-    # ``< inf``); only a failure looks for the offending rows.
-    clean = bool(((block > 0) & (block < np.inf)).all())
+    # Clean data passes one test per column (NaN, inf and <= 0 all fail ``> 0`` or ``< inf``);
+    # only a failure stacks the columns to look for the offending rows.
+    price_cols = [cols[f] for f in PRICE_FIELDS if f in cols]
+    clean = all(bool(((c > 0) & (c < np.inf)).all()) for c in price_cols)
+    block = None if clean else np.column_stack(price_cols)
     nan_rows = np.zeros(0, dtype=np.intp) if clean else np.flatnonzero(np.isnan(block).any(axis=1))
     if len(nan_rows):
         which = [mapping[f] for f in PRICE_FIELDS if f in cols and np.isnan(cols[f]).any()]
@@ -485,7 +486,7 @@ def validate_bars(
         )
     if close_only:
         for f in ("open", "high", "low"):
-            cols[f] = cols["close"].copy()
+            cols[f] = cols["close"]  # (copied into the output with the other columns)
     else:
         o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
         hn, ln, on, cn = mapping["high"], mapping["low"], mapping["open"], mapping["close"]
@@ -494,13 +495,13 @@ def validate_bars(
             raise ctx.fail(f"high < low ({hn!r} below {ln!r}).",
                            f"fix the source, or drop the rows: df = df[df[{hn!r}] >= df[{ln!r}]]",
                            labels, rows)
-        rows = np.flatnonzero(h < np.maximum(o, c))
+        rows = np.flatnonzero((h < o) | (h < c))
         if len(rows):
             raise ctx.fail(
                 f"high below the open or the close ({hn!r} < max({on!r}, {cn!r})).",
                 f"fix the source, or widen the high: df[{hn!r}] = df[[{on!r}, {hn!r}, {cn!r}]].max(axis=1)",
                 labels, rows)
-        rows = np.flatnonzero(lo > np.minimum(o, c))
+        rows = np.flatnonzero((lo > o) | (lo > c))
         if len(rows):
             raise ctx.fail(
                 f"low above the open or the close ({ln!r} > min({on!r}, {cn!r})).",
@@ -525,12 +526,17 @@ def validate_bars(
     else:
         cols["volume"] = np.full(len(idx), np.nan)
 
-    out = pd.DataFrame({f: cols[f] for f in OHLCV}, index=pd.DatetimeIndex(idx, name=None))
-    for key, values in extra_cols.items():
-        if key in out.columns:
+    for key in extra_cols:
+        if key in OHLCV:
             raise ctx.fail(f"extra column {key!r} clashes with a bar field.",
                            "rename it, e.g. df = df.rename(columns={...})")
-        out[key] = values
+    # The one copy of the data: every field a row of one block, which becomes the frame
+    # without a consolidating copy (and whose rows the bar store then uses as they are).
+    fields = [*OHLCV, *extra_cols]
+    out_block = np.empty((len(fields), len(idx)))
+    for k, f in enumerate(fields):
+        out_block[k] = cols[f] if k < len(OHLCV) else extra_cols[f]
+    out = pd.DataFrame(out_block.T, index=pd.DatetimeIndex(idx, name=None), columns=fields, copy=False)
     out.attrs = {
         "symbol": str(symbol),
         "frequency": freq,
