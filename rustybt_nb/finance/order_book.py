@@ -442,8 +442,17 @@ class OrderBook:
             h, lo = h_[i], l_[i]
         else:
             h = lo = c
-        found = levels.reached(h, lo)
-        candidates: list[tuple[Order, float]] = []
+        if len(every) == 1 and not up and not down and every[0].style == "market":
+            # one working market order and nothing else (how most market orders fill): the
+            # search below would find just it, untriggered, at the open (or the close)
+            order = every[0]
+            if order.eligible_bar > i:
+                return
+            found = ()
+            candidates: list[tuple[Order, float]] = [(order, o if ohlc else c)]
+        else:
+            found = levels.reached(h, lo)
+            candidates = []
         for order in found:
             if order.eligible_bar > i or order.status is HELD:
                 continue
