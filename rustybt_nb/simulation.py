@@ -326,14 +326,19 @@ def run_algorithm(
 
 @contextlib.contextmanager
 def _fewer_full_collections():
-    """Run with Python's oldest-generation collections 100x rarer (restored after).
+    """Run with Python's middle-generation collections 10x and its oldest-generation
+    collections 100x rarer (restored after).
 
     A backtest keeps every order and event alive until the end, so the garbage
     collector's full passes would traverse a growing heap again and again (a third of
-    the run time of order-heavy strategies). Young-generation collections still run,
-    so cyclic garbage that a strategy creates per bar is still freed promptly."""
+    the run time of order-heavy strategies), and its middle-generation passes walk each
+    order and event a second time (S1 on 100k bars: 3 passes, 2.5 ms). The youngest
+    generation is still collected every 700 allocations, so cyclic garbage that a
+    strategy creates and drops within a bar is freed promptly; cycles that outlive one
+    young collection wait for a middle pass, which comes every 70k allocations instead
+    of 7k."""
     old = gc.get_threshold()
-    gc.set_threshold(old[0], old[1], max(old[2], 1000))
+    gc.set_threshold(old[0], max(old[1], 100), max(old[2], 1000))
     try:
         yield
     finally:

@@ -394,6 +394,28 @@ def _rich_result():
     return run({0: bar0, 2: bar2}, store, slippage=NoSlippage(volume_limit=0.1), commission=PerTrade(cost=1.0))
 
 
+def test_run_collects_older_generations_less_often_and_restores_the_thresholds():
+    """During a run the middle and oldest generations are collected rarer (the run's
+    orders and events are not walked again and again); the youngest as usual; after
+    the run, and after a run that raised, the thresholds are the caller's again."""
+    import gc
+
+    seen = []
+    store = bars([(10, 11, 9, 10)] * 5)
+    before = gc.get_threshold()
+    run({1: lambda algo, ctx, data: seen.append(gc.get_threshold())}, store)
+    assert seen[0][0] == before[0]
+    assert seen[0][1] >= max(before[1], 100) and seen[0][2] >= max(before[2], 1000)
+    assert gc.get_threshold() == before
+
+    def boom(algo, ctx, data):
+        raise RuntimeError("strategy error")
+
+    with pytest.raises(RuntimeError, match="strategy error"):
+        run({2: boom}, store)
+    assert gc.get_threshold() == before
+
+
 class TestDeferredFrames:
     """orders / order_events / fills / positions / prices are built on first read."""
 
