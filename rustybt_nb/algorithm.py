@@ -448,8 +448,8 @@ class TradingAlgorithm:
 
     def _order_computed(self, asset: Any, amount: float, limit_price: Any, stop_price: Any, style: Any,
                         **kw: Any) -> OrderTicket | None:
-        sim = self._sim_required()
         if amount != amount:
+            sim = self._sim_required()
             a, unknown = self._asset(asset)
             style = _resolve_style(limit_price, stop_price, style)
             why = unknown or f"no price for {a.symbol} yet to size the order"
