@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "TradingAlgorithm": ("rustybt_nb.algorithm", "TradingAlgorithm"),
-    "run_algorithm": ("rustybt_nb.simulation", "run_algorithm"),
+    "Backtest": ("rustybt_nb.backtest", "Backtest"),
+    "run_algorithm": ("rustybt_nb.backtest", "run_algorithm"),
     "BacktestResult": ("rustybt_nb.results", "BacktestResult"),
     "load_sample": ("rustybt_nb.data", "load_sample"),
     "from_frame": ("rustybt_nb.data", "from_frame"),
@@ -25,9 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .algorithm import TradingAlgorithm  # noqa: F401
     from .analytics import load_ipython_extension  # noqa: F401
     from .analytics.setup import setup_notebook  # noqa: F401
+    from .backtest import Backtest, run_algorithm  # noqa: F401
     from .data import from_frame, load_sample  # noqa: F401
     from .results import BacktestResult  # noqa: F401
-    from .simulation import run_algorithm  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .assets import Asset
 from .errors import AlgorithmError, SymbolNotFound, did_you_mean
@@ -41,10 +43,54 @@ from .finance.order import Order
 from .finance.slippage import SlippageModel
 from .scheduling import DateRule, EveryDay, TimeRule, date_rules, fire_bars, time_rules
 
-if TYPE_CHECKING:
-    from .simulation import Simulation
-
 _pylog = logging.getLogger("rustybt_nb.algorithm")
+
+
+class RunningBacktest(Protocol):
+    """What the algorithm's API calls use of the simulation running it
+    (:class:`rustybt_nb.simulation.Simulation`; named here so this module does not import it)."""
+
+    store: Any  # the BarStore
+    book: Any  # the OrderBook
+    clock: Any
+    data: Any  # the BarData the strategy reads
+    context: Context
+    portfolio: Any
+
+    @property
+    def bar(self) -> int: ...
+    def current_dt(self) -> Any: ...
+    def add_log(self, level: str, message: str) -> None: ...
+    def record(self, values: dict[str, Any]) -> None: ...
+    def add_scheduled(self, func: Any, bars: Any) -> None: ...
+    def set_model(self, kind: str, model: Any) -> None: ...
+
+
+# The algorithms whose run is under way, innermost last: what the free functions of
+# rustybt_nb.api call (Zipline keeps the same stack for its API).
+_API_STACK: list[TradingAlgorithm] = []
+
+
+@contextmanager
+def api_scope(algo: TradingAlgorithm) -> Iterator[None]:
+    """Make ``algo`` the algorithm that :mod:`rustybt_nb.api`'s free functions call, for the
+    duration of the block (nested runs restore the outer one)."""
+    _API_STACK.append(algo)
+    try:
+        yield
+    finally:
+        if _API_STACK and _API_STACK[-1] is algo:
+            _API_STACK.pop()
+
+
+def get_algorithm() -> TradingAlgorithm:
+    """The algorithm whose backtest is running now."""
+    if not _API_STACK:
+        raise AlgorithmError(
+            "rustybt_nb.api functions work only while a backtest runs: call them from initialize/handle_data/"
+            "scheduled functions of a strategy passed to run_algorithm(...) or a %%backtest cell"
+        )
+    return _API_STACK[-1]
 
 
 class Params(dict):
@@ -264,18 +310,12 @@ class TradingAlgorithm:
         self._funcs = {"initialize": initialize, "handle_data": handle_data,
                        "before_trading_start": before_trading_start, "analyze": analyze}
         self._set_params(params)
-        self._sim: Simulation | None = None
+        self._sim: RunningBacktest | None = None
         self.log = _AlgoLog(self)
 
     def _set_params(self, params: dict[str, Any]) -> None:
-        defaults = dict(type(self).params or {})
-        if defaults:
-            unknown = [k for k in params if k not in defaults]
-            if unknown:
-                k = unknown[0]
-                raise TypeError(f"unknown parameter {k!r} for {type(self).__name__}; its parameters are "
-                                f"{sorted(defaults)}.{did_you_mean(k, defaults)}")
-        self.params = Params({**defaults, **params})
+        check_param_names(type(self), params)
+        self.params = Params({**(type(self).params or {}), **params})
 
     # --------------------------------------------------------- user hooks
     def initialize(self, context: Context) -> None:
@@ -299,7 +339,7 @@ class TradingAlgorithm:
             f(context, results)
 
     # --------------------------------------------------------- internals
-    def _sim_required(self) -> Simulation:
+    def _sim_required(self) -> RunningBacktest:
         sim = getattr(self, "_sim", None)
         if sim is None:
             raise AlgorithmError(
@@ -598,6 +638,61 @@ for _name in API_NAMES:
     else:
         setattr(Context, _name, property(_forward(_name), _refuse(_name)))
 del _name
+
+
+def check_param_names(strategy: type, params: Any) -> None:
+    """Raise ``TypeError`` (with near matches) for a name in ``params`` that ``strategy``
+    does not declare in its ``params``; a strategy that declares none takes any."""
+    declared = dict(getattr(strategy, "params", None) or {})
+    if not declared:
+        return
+    for key in params:
+        if key not in declared:
+            names = sorted(str(k) for k in declared)
+            raise TypeError(f"{strategy.__name__} has no parameter {key!r}; its parameters are {', '.join(names)}."
+                            f"{did_you_mean(str(key), names)}")
+
+
+def make_algorithm(strategy: Any, params: dict[str, Any], functions: dict[str, Any] | None = None
+                   ) -> TradingAlgorithm:
+    """The algorithm a run uses: a new instance of a :class:`TradingAlgorithm` subclass, the
+    given instance itself, or (``strategy=None``) a base instance wrapping Zipline-style
+    ``functions`` (``{'initialize': f, 'handle_data': g, ...}``). ``params`` override the
+    strategy's declared ones (an instance's current ones); an unknown name raises
+    ``TypeError`` with near matches when the strategy declares its parameters."""
+    funcs = {k: v for k, v in (functions or {}).items() if v is not None}
+    if strategy is None:
+        if not funcs.get("initialize") and not funcs.get("handle_data"):
+            raise TypeError("a backtest needs a TradingAlgorithm subclass (or instance), or "
+                            "initialize=/handle_data= functions")
+        return TradingAlgorithm(**funcs, **params)
+    if funcs:
+        raise TypeError("pass either an algorithm class/instance or initialize=/handle_data= functions, not both")
+    if isinstance(strategy, type) and issubclass(strategy, TradingAlgorithm):
+        algo = strategy.__new__(strategy)
+        TradingAlgorithm.__init__(algo, **params)  # a custom __init__ already sees the parameters
+        if strategy.__init__ is not TradingAlgorithm.__init__:
+            strategy.__init__(algo)
+        _ensure_base(algo)
+        algo._set_params(params)
+        return algo
+    if isinstance(strategy, TradingAlgorithm):
+        _ensure_base(strategy)
+        if params:
+            strategy._set_params({**strategy.params, **params})
+        return strategy
+    raise TypeError(f"`algorithm` must be a TradingAlgorithm subclass or instance, got {strategy!r}")
+
+
+def _ensure_base(algo: TradingAlgorithm) -> None:
+    """Give an algorithm whose own ``__init__`` skipped ``super().__init__()`` the base state."""
+    if not hasattr(algo, "_funcs"):
+        algo._funcs = {}
+    if not isinstance(algo.__dict__.get("params"), Params):
+        algo._set_params({})
+    if not isinstance(getattr(algo, "log", None), _AlgoLog):
+        algo.log = _AlgoLog(algo)
+    algo._sim = None
 
 
 def _order_id(value: Any) -> int:

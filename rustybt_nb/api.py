@@ -2,7 +2,8 @@
 
 Inside a running backtest (``initialize``, ``handle_data``, scheduled functions,
 ``before_trading_start``), ``from rustybt_nb.api import order, symbol, ...`` calls the
-running algorithm's methods. Outside a run they raise a clear error.
+running algorithm's methods (the algorithm module keeps which one that is:
+:func:`rustybt_nb.algorithm.get_algorithm`). Outside a run they raise a clear error.
 """
 
 from __future__ import annotations
@@ -10,30 +11,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .algorithm import TradingAlgorithm
-from .errors import AlgorithmError
+from .algorithm import TradingAlgorithm, get_algorithm
 from .scheduling import date_rules, time_rules
-
-_running: list[TradingAlgorithm] = []
-
-
-def _push(algo: TradingAlgorithm) -> None:
-    _running.append(algo)
-
-
-def _pop(algo: TradingAlgorithm) -> None:
-    if _running and _running[-1] is algo:
-        _running.pop()
-
-
-def get_algorithm() -> TradingAlgorithm:
-    """The algorithm whose backtest is running now."""
-    if not _running:
-        raise AlgorithmError(
-            "rustybt_nb.api functions work only while a backtest runs: call them from initialize/handle_data/"
-            "scheduled functions of a strategy passed to run_algorithm(...) or a %%backtest cell"
-        )
-    return _running[-1]
 
 
 def _bind(name: str):

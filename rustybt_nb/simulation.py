@@ -1,4 +1,7 @@
-"""The event loop and :func:`run_algorithm`.
+"""The event loop: one run of one algorithm over a bar store.
+
+:mod:`rustybt_nb.backtest` wires a run (data, settings, the algorithm) and builds its
+result; this module only simulates.
 
 For each bar, in this order (no look-ahead):
 
@@ -15,15 +18,11 @@ An order placed in step 1 or 4 is first matched on the next bar.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from .algorithm import Context, TradingAlgorithm, explain_context_error
+from .algorithm import Context, TradingAlgorithm, api_scope, explain_context_error
 from .clock import Clock
 from .data.bar_store import BarStore
 from .finance.commission import CommissionModel, NoCommission
@@ -161,30 +160,27 @@ class Simulation:
         """Run every bar; ``progress(done, total)`` (optional) is called about 200 times."""
         __tracebackhide__ = True  # IPython shows the strategy's frames, not the engine's
         algo, ctx, data = self.algo, self.context, self.data
-        from . import api
-
-        api._push(algo)
         algo._sim = self
         try:
-            data._i = self.lo - 1
-            algo.initialize(ctx)
-            self._phase = "run"
-            if progress is None:
-                self._loop(self.lo, self.hi + 1)
-            else:
-                total = self.hi - self.lo + 1
-                step = max(1, total // 200)
-                progress(0, total)
-                for start in range(self.lo, self.hi + 1, step):
-                    stop = min(start + step, self.hi + 1)
-                    self._loop(start, stop)
-                    progress(stop - self.lo, total)
+            with api_scope(algo):
+                data._i = self.lo - 1
+                algo.initialize(ctx)
+                self._phase = "run"
+                if progress is None:
+                    self._loop(self.lo, self.hi + 1)
+                else:
+                    total = self.hi - self.lo + 1
+                    step = max(1, total // 200)
+                    progress(0, total)
+                    for start in range(self.lo, self.hi + 1, step):
+                        stop = min(start + step, self.hi + 1)
+                        self._loop(start, stop)
+                        progress(stop - self.lo, total)
         except BaseException as exc:
             explain_context_error(exc, ctx)
             self.error = exc
             raise
         finally:
-            api._pop(algo)
             self._phase = "done"
             self.last_bar = data._i
 
@@ -236,182 +232,3 @@ class Simulation:
 
 def _no_handle_data(context: Any, data: Any) -> None:
     """``handle_data`` of a strategy that defines none (scheduled functions only)."""
-
-
-def run_algorithm(
-    algorithm: Any = None,
-    *,
-    initialize: Any = None,
-    handle_data: Any = None,
-    before_trading_start: Any = None,
-    analyze: Any = None,
-    data: Any = "AAPL",
-    start: Any = None,
-    end: Any = None,
-    capital_base: float = 100_000,
-    data_frequency: str | None = None,
-    fill_model: str = "ohlc",
-    trail_reference: str = "high_low",
-    same_bar: str = "stop_first",
-    slippage: SlippageModel | None = None,
-    commission: CommissionModel | None = None,
-    progress: Any = None,
-    **params: Any,
-):
-    """Run a backtest and return a :class:`~rustybt_nb.results.BacktestResult`.
-
-    ``algorithm`` is a :class:`TradingAlgorithm` subclass or instance; or pass Zipline
-    style ``initialize=`` / ``handle_data=`` functions. ``data`` is a bar store, a
-    DataFrame, a ``{symbol: DataFrame}`` dict, a CSV/Parquet path or a sample name
-    (default ``'AAPL'``). ``start``/``end`` limit the simulated bars; ``data.history``
-    can still see earlier bars. ``data_frequency`` defaults to the data's own.
-    Defaults cost nothing: no slippage, no commission (set them here or with
-    ``set_slippage``/``set_commission`` in ``initialize``). Other keyword arguments are
-    strategy parameters (``self.params``).
-
-    ``progress(done_bars, total_bars)``, if given, is called about 200 times during the
-    run (the notebook layer draws a progress bar with it).
-
-    If the strategy raises, the exception propagates with the partial result attached
-    as ``exc.partial_result``.
-    """
-    __tracebackhide__ = True
-    from .data.loaders import as_bar_store
-    from .results import build_result
-
-    algo = _make_algorithm(algorithm, initialize, handle_data, before_trading_start, analyze, params)
-    if data_frequency not in (None, "daily", "minute"):
-        raise ValueError(f"`data_frequency` must be 'daily' or 'minute', got {data_frequency!r}")
-    _check_capital(capital_base)
-    store = as_bar_store(data, frequency=data_frequency)
-    if data_frequency is not None and store.frequency != data_frequency:
-        raise ValueError(
-            f"`data_frequency={data_frequency!r}` but the data has {store.frequency} bars; pass "
-            f"data_frequency={store.frequency!r} (or load {data_frequency} data)"
-        )
-    lo, hi = _bar_range(store, start, end)
-    settings = {
-        "algorithm": type(algo).__name__ if type(algo) is not TradingAlgorithm else "functions",
-        "data": repr(store), "symbols": store.symbols, "frequency": store.frequency,
-        "calendar": store.calendar, "start": store.index[lo], "end": store.index[hi],
-        "capital_base": float(capital_base), "fill_model": fill_model, "trail_reference": trail_reference,
-        "same_bar": same_bar, "slippage": repr(slippage or NoSlippage()),
-        "commission": repr(commission or NoCommission()), "params": dict(algo.params),
-        "volume_limit": (slippage or NoSlippage()).volume_limit,
-        "synthetic": bool(store.meta.get("synthetic", False)),
-    }
-    sim = Simulation(algo, store, lo=lo, hi=hi, capital_base=capital_base, fill_model=fill_model,
-                     trail_reference=trail_reference, same_bar=same_bar, slippage=slippage,
-                     commission=commission, settings=settings)
-    t0 = time.perf_counter()
-    with _fewer_full_collections():
-        try:
-            sim.run(progress)
-        except Exception as exc:
-            with contextlib.suppress(Exception):  # never hide the user's error behind ours
-                exc.partial_result = build_result(sim, time.perf_counter() - t0)  # type: ignore[attr-defined]
-            raise
-        result = build_result(sim, time.perf_counter() - t0)
-    algo._sim = sim
-    sim._phase = "analyze"
-    try:
-        algo.analyze(sim.context, result)
-    except AttributeError as exc:
-        explain_context_error(exc, sim.context)
-        raise
-    finally:
-        algo._sim = None
-    return result
-
-
-@contextlib.contextmanager
-def _fewer_full_collections():
-    """Run with Python's middle-generation collections 10x and its oldest-generation
-    collections 100x rarer (restored after).
-
-    A backtest keeps every order and event alive until the end, so the garbage
-    collector's full passes would traverse a growing heap again and again (a third of
-    the run time of order-heavy strategies), and its middle-generation passes walk each
-    order and event a second time (S1 on 100k bars: 3 passes, 2.5 ms). The youngest
-    generation is still collected every 700 allocations, so cyclic garbage that a
-    strategy creates and drops within a bar is freed promptly; cycles that outlive one
-    young collection wait for a middle pass, which comes every 70k allocations instead
-    of 7k."""
-    old = gc.get_threshold()
-    gc.set_threshold(old[0], max(old[1], 100), max(old[2], 1000))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-
-
-def _make_algorithm(algorithm: Any, initialize: Any, handle_data: Any, before_trading_start: Any, analyze: Any,
-                    params: dict[str, Any]) -> TradingAlgorithm:
-    funcs = {"initialize": initialize, "handle_data": handle_data,
-             "before_trading_start": before_trading_start, "analyze": analyze}
-    if algorithm is None:
-        if initialize is None and handle_data is None:
-            raise TypeError("run_algorithm needs a TradingAlgorithm subclass (or instance), or "
-                            "initialize=/handle_data= functions")
-        return TradingAlgorithm(**funcs, **params)
-    if any(f is not None for f in funcs.values()):
-        raise TypeError("pass either an algorithm class/instance or initialize=/handle_data= functions, not both")
-    if isinstance(algorithm, type) and issubclass(algorithm, TradingAlgorithm):
-        algo = algorithm.__new__(algorithm)
-        TradingAlgorithm.__init__(algo, **params)  # a custom __init__ already sees the parameters
-        if algorithm.__init__ is not TradingAlgorithm.__init__:
-            algorithm.__init__(algo)
-        _ensure_base(algo)
-        algo._set_params(params)
-        return algo
-    if isinstance(algorithm, TradingAlgorithm):
-        _ensure_base(algorithm)
-        if params:
-            algorithm._set_params({**algorithm.params, **params})
-        return algorithm
-    raise TypeError(f"`algorithm` must be a TradingAlgorithm subclass or instance, got {algorithm!r}")
-
-
-def _ensure_base(algo: TradingAlgorithm) -> None:
-    """Give an algorithm whose own ``__init__`` skipped ``super().__init__()`` the base state."""
-    from .algorithm import Params, _AlgoLog
-
-    if not hasattr(algo, "_funcs"):
-        algo._funcs = {}
-    if not isinstance(algo.__dict__.get("params"), Params):
-        algo._set_params({})
-    if not isinstance(getattr(algo, "log", None), _AlgoLog):
-        algo.log = _AlgoLog(algo)
-    algo._sim = None
-
-
-def _check_capital(capital_base: Any) -> None:
-    if isinstance(capital_base, bool) or not isinstance(capital_base, (int, float)) or not capital_base > 0 \
-            or capital_base != capital_base or capital_base == float("inf"):
-        raise ValueError(f"`capital_base` must be a positive number, got {capital_base!r}")
-
-
-def _bar_range(store: BarStore, start: Any, end: Any) -> tuple[int, int]:
-    idx = store.index
-    lo, hi = 0, len(idx) - 1
-    if start is not None:
-        ts = _align(start, idx)
-        lo = int(idx.searchsorted(ts, side="left"))
-    if end is not None:
-        ts = _align(end, idx)
-        if store.frequency == "minute" and isinstance(end, str) and len(end.strip()) <= 10:
-            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        hi = int(idx.searchsorted(ts, side="right")) - 1
-    if lo > hi or lo >= len(idx) or hi < 0:
-        raise ValueError(f"`start`={start!r}, `end`={end!r} select no bars; the data runs from {idx[0]} to {idx[-1]}")
-    return lo, hi
-
-
-def _align(value: Any, idx: pd.DatetimeIndex) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    if idx.tz is not None and ts.tzinfo is None:
-        ts = ts.tz_localize("America/New_York").tz_convert(idx.tz) if len(str(value)) > 10 else \
-            ts.tz_localize(idx.tz)
-    elif idx.tz is None and ts.tzinfo is not None:
-        ts = ts.tz_convert(None)
-    return ts

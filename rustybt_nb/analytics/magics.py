@@ -80,18 +80,29 @@ def _choice(flag: str, choices: Sequence[str]) -> Callable[[str], str]:
 
 def _date(flag: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
-        import pandas as pd
+        from ..data.times import parse_time
 
         try:
-            pd.Timestamp(text)
-        except (ValueError, TypeError):
+            parse_time(text, flag)
+        except ValueError:
             raise argparse.ArgumentTypeError(
-                f"`{flag}` must be a date or timestamp such as 2012-01-31 or '2012-06-01 10:30', got {text!r}"
-            ) from None
+                f"`{flag}` must be a date or timestamp such as 2012-01-31 or '2012-06-01 10:30' (on minute bars "
+                f"a naive time is the exchange's local time), got {text!r}") from None
         return text
 
     parse.__name__ = flag.lstrip("-")
     return parse
+
+
+def _frequency(text: str) -> str:
+    from ..data.validation import normalize_frequency
+
+    try:
+        return str(normalize_frequency(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"`--frequency` must be 'daily' or 'minute', got {text!r}.{did_you_mean(text, ('daily', 'minute'))}"
+        ) from None
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -318,56 +329,35 @@ def _looks_like_path(text: str) -> bool:
     return low.endswith(_FILE_SUFFIXES) or "/" in text or os.sep in text
 
 
-def _resolve_data(data: Any, namespace: Mapping[str, Any], symbols: Sequence[str] | None, frequency: str | None,
-                  start: Any, end: Any) -> Any:
-    """A bar store for ``data`` (a namespace variable name, sample name(s), path, frame,
-    dict or store), with ``symbols`` selected."""
-    from ..data import BarStore, as_bar_store, load_sample
-
-    label = data
+def _data_argument(data: Any, namespace: Mapping[str, Any]) -> Any:
+    """What ``--data`` names: the value of a namespace variable of that name (a frame, dict,
+    store or path), else the text itself (sample names, comma-separated ones as a list, or
+    a path)."""
     if isinstance(data, str) and data.isidentifier() and data in namespace:
         value = namespace[data]
         if _is_data_like(value):
-            data = value
-        elif not _is_sample_name(data):
+            return value
+        if not _is_sample_name(data):
             raise UsageError(
                 f"`--data {data}` names a variable holding a {type(value).__name__}; give a DataFrame, a "
                 f"{{symbol: DataFrame}} dict, a BarStore, a CSV/Parquet path or a sample name such as AAPL")
     if isinstance(data, str) and "," in data and not _looks_like_path(data):
-        data = [d.strip() for d in data.split(",") if d.strip()]
-    try:
-        if isinstance(data, str) and not _looks_like_path(data) and not os.path.exists(data):
-            names = list(symbols) if symbols else data
-            freq = frequency or "daily"
-            if freq == "minute":  # build only the synthetic window that is simulated
-                return load_sample(names, frequency="minute", start=start, end=end)
-            return load_sample(names, frequency=freq)
-        if isinstance(data, list | tuple) and all(isinstance(v, str) for v in data):
-            return load_sample(list(symbols or data), frequency=frequency or "daily",
-                               start=start if frequency == "minute" else None,
-                               end=end if frequency == "minute" else None)
-        if symbols and isinstance(data, Mapping):
-            missing = [s for s in symbols if s not in data]
-            if missing:
-                raise ValueError(f"symbol {missing[0]!r} is not in the data; it has {', '.join(map(str, data))}."
-                                 f"{did_you_mean(missing[0], [str(k) for k in data])}")
-            data = {s: data[s] for s in symbols}
-        if symbols and isinstance(data, BarStore):
-            return _select(data, symbols, frequency)
-        if symbols and not isinstance(data, Mapping):
-            sel: Any = list(symbols) if len(symbols) > 1 else symbols[0]
-            return as_bar_store(data, frequency=frequency, symbol=sel)
-        return as_bar_store(data, frequency=frequency)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as exc:
-        what = label if isinstance(label, str) else type(label).__name__
-        extra = ""
-        if isinstance(label, str) and label.isidentifier() and label not in namespace and not symbols:
-            frames = sorted(k for k, v in namespace.items() if not k.startswith("_") and _is_frame_like(v))
-            extra = f" There is no variable `{label}` in the namespace either."
-            hits = near_matches(label, frames)
-            if hits:
-                extra += " Did you mean the variable " + " or ".join(hits) + "?"
-        raise UsageError(f"`--data {what}`: {_message(exc)}{extra}") from None
+        return [d.strip() for d in data.split(",") if d.strip()]
+    return data
+
+
+def _data_error(label: Any, namespace: Mapping[str, Any], symbols: Sequence[str] | None,
+                exc: BaseException) -> UsageError:
+    """The usage error for data that cannot be loaded, with the variables it may have meant."""
+    what = label if isinstance(label, str) else type(label).__name__
+    extra = ""
+    if isinstance(label, str) and label.isidentifier() and label not in namespace and not symbols:
+        frames = sorted(k for k, v in namespace.items() if not k.startswith("_") and _is_frame_like(v))
+        extra = f" There is no variable `{label}` in the namespace either."
+        hits = near_matches(label, frames)
+        if hits:
+            extra += " Did you mean the variable " + " or ".join(hits) + "?"
+    return UsageError(f"`--data {what}`: {_message(exc)}{extra}")
 
 
 def _is_sample_name(text: str) -> bool:
@@ -380,42 +370,17 @@ def _message(exc: BaseException) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
-def _select(store: Any, symbols: Sequence[str], frequency: str | None) -> Any:
-    """A store of only ``symbols`` from ``store`` (rows where none of them trades dropped)."""
-    import numpy as np
-
-    from ..data import BarStore, as_bar_store
-
-    assets = [store.lookup(s) for s in symbols]
-    keep = np.zeros(len(store.index), dtype=bool)
-    for a in assets:
-        keep |= ~np.isnan(store.arrays[a.sid]["close"])
-    cols = {a.symbol: {f: v[keep] for f, v in store.arrays[a.sid].items() if f != "price"} for a in assets}
-    sub = BarStore(store.index[keep], cols, store.frequency, store.calendar, store.meta)
-    return as_bar_store(sub, frequency=frequency)
-
-
-def _check_window(store: Any, start: Any, end: Any) -> None:
-    try:
-        store.slice(start, end)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"`--start`/`--end`: {exc}") from None
-
-
 def _check_params(strategy: Any, params: Mapping[str, Any]) -> None:
-    from ..algorithm import TradingAlgorithm
+    from ..algorithm import TradingAlgorithm, check_param_names
 
-    cls = strategy if isinstance(strategy, type) else type(strategy)
     if not isinstance(strategy, type | TradingAlgorithm):
         return
-    defaults = dict(getattr(cls, "params", None) or {})
-    if not defaults:
-        return
-    for key in params:
-        if key not in defaults:
-            raise UsageError(
-                f"`--param {key}=...`: {cls.__name__} has no parameter {key!r}; its parameters are "
-                f"{', '.join(sorted(defaults))}.{did_you_mean(key, defaults)}")
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    for key, value in params.items():
+        try:
+            check_param_names(cls, {key: value})
+        except TypeError as exc:
+            raise UsageError(f"`--param {key}=...`: {exc}") from None
 
 
 # ====================================================================== the public function
@@ -461,7 +426,8 @@ def run_backtest_cell(
         With sample data, the samples to load (``'MSFT,IBM'``); with multi-asset data, the
         symbols to keep.
     start, end, capital_base, frequency, fill_model:
-        As in :func:`rustybt_nb.run_algorithm` (``frequency`` is ``data_frequency``).
+        As in :class:`rustybt_nb.Backtest` (``frequency`` is ``data_frequency``); times follow
+        :mod:`rustybt_nb.data.times` (naive = exchange time on minute bars).
     params:
         Strategy parameters (``self.params``); unknown names raise with near matches.
     out:
@@ -474,7 +440,7 @@ def run_backtest_cell(
     header:
         The magic's own line, counted as the cell's first line in tracebacks.
     run_options:
-        Passed to :func:`~rustybt_nb.run_algorithm` (``trail_reference``, ``same_bar``,
+        Passed to :class:`~rustybt_nb.Backtest` (``trail_reference``, ``same_bar``,
         ``slippage``, ``commission``).
 
     Returns
@@ -490,7 +456,8 @@ def run_backtest_cell(
         Whatever the strategy raised, with a note saying where the partial result is.
     """
     __tracebackhide__ = True
-    from ..simulation import run_algorithm
+    from ..backtest import Backtest
+    from ..data import open_data
 
     if shell is None:
         shell = _running_shell()
@@ -519,18 +486,26 @@ def run_backtest_cell(
     if algo is not None:
         _check_params(algo, params)
 
-    if data is None:  # the default sample, never a namespace variable that happens to be called AAPL
-        store = _resolve_data(_DEFAULT_DATA, {}, symbols, frequency, start, end)
-    else:
-        store = _resolve_data(data, namespace, symbols, frequency, start, end)
-    _check_window(store, start, end)
+    # the default sample is never a namespace variable that happens to be called AAPL
+    label, names = (_DEFAULT_DATA, {}) if data is None else (data, namespace)
+    try:
+        store = open_data(_data_argument(label, names), frequency=frequency, symbols=symbols, start=start, end=end)
+    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as exc:
+        raise _data_error(label, names, symbols, exc) from None
+    try:
+        store.bar_range(start, end)
+    except ValueError as exc:
+        raise UsageError(f"`--start`/`--end`: {exc}") from None
+    try:
+        backtest = Backtest(algo, **funcs, data=store, start=start, end=end, capital_base=capital_base,
+                            data_frequency=frequency, fill_model=fill_model, **run_options)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
 
     with make_progress(disable=None if progress is None else not progress) as bar:
         try:
-            result = run_algorithm(algo, **funcs, data=store, start=start, end=end, capital_base=capital_base,
-                                   data_frequency=frequency, fill_model=fill_model, progress=bar, **run_options,
-                                   **params)
-        except Exception as exc:
+            result = backtest.run(bar, **params)
+        except BaseException as exc:  # (an interrupt too: the bars simulated so far are kept)
             partial = getattr(exc, "partial_result", None)
             if partial is not None:
                 namespace[PARTIAL_NAME] = partial
@@ -569,12 +544,13 @@ class BacktestMagics(Magics):
               help="Comma-separated symbols: with sample data, the samples to load; with multi-asset data, "
                    "the symbols to keep.")
     @argument("--start", type=_date("--start"), default=None, metavar="DATE",
-              help="First simulated bar (inclusive), e.g. 2012-01-01.")
+              help="First simulated bar (inclusive), e.g. 2012-01-01 or '2012-06-01 10:30' (on minute bars a "
+                   "naive time is the exchange's local time, New York for the samples).")
     @argument("--end", type=_date("--end"), default=None, metavar="DATE",
-              help="Last simulated bar (inclusive; a date includes the whole day).")
+              help="Last simulated bar (inclusive; a date without a time includes the whole day).")
     @argument("--capital", type=_capital, default=100_000.0, metavar="DOLLARS",
               help="Starting cash (default 100000).")
-    @argument("--frequency", type=_choice("--frequency", ("daily", "minute")), default=None,
+    @argument("--frequency", type=_frequency, default=None,
               metavar="daily|minute", help="Bar frequency; minute samples are synthetic. Default: the data's own.")
     @argument("--fill-model", type=_choice("--fill-model", ("ohlc", "close")), default="ohlc",
               metavar="ohlc|close", help="How orders fill within a bar (default ohlc).")

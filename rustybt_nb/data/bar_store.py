@@ -15,13 +15,14 @@ The store is read-only once built; the engine reads it through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..assets import Asset
 from ..errors import SymbolNotFound, did_you_mean
+from .times import bar_range
 
 OHLCV = ("open", "high", "low", "close", "volume")
 FREQUENCIES = ("daily", "minute")
@@ -169,28 +170,39 @@ class BarStore:
         df = pd.DataFrame(cols, index=self.index)
         return df[~np.isnan(df["close"].to_numpy())]
 
+    @property
+    def tz(self) -> str:
+        """The exchange's time zone: naive user times on minute bars are read in it (see
+        :mod:`rustybt_nb.data.times`). The zone the loader read naive minute timestamps in
+        (``meta['tz']``), else America/New_York."""
+        return str(self.meta.get("tz") or "America/New_York")
+
+    def bar_range(self, start: object = None, end: object = None) -> tuple[int, int]:
+        """Positions (inclusive) of the first and last bar from ``start`` to ``end``, read
+        with :func:`rustybt_nb.data.times.to_bar_time`; ValueError when none is selected."""
+        return bar_range(self.index, start, end, frequency=self.frequency, tz=self.tz)
+
     def slice(self, start: object = None, end: object = None) -> BarStore:
-        """A new store restricted to ``start <= timestamp <= end`` (either may be None)."""
+        """A new store restricted to the bars from ``start`` to ``end`` (inclusive; either
+        may be None; times as in :mod:`rustybt_nb.data.times`)."""
         if start is None and end is None:
             return self
-        lo, hi = 0, len(self.index)
-        if start is not None:
-            lo = int(self.index.searchsorted(_coerce_ts(start, self.index), side="left"))
-        if end is not None:
-            e = _coerce_ts(end, self.index)
-            if self.frequency == "minute" and _is_date_only(end):
-                e = e + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-            hi = int(self.index.searchsorted(e, side="right"))
-        if lo >= hi:
-            raise ValueError(
-                f"`start`={start!r} / `end`={end!r} select no bars; the data covers "
-                f"{self.index[0]} to {self.index[-1]}"
-            )
-        cols = {
-            a.symbol: {f: v[lo:hi] for f, v in self.arrays[a.sid].items() if f != "price"}
-            for a in self.assets
-        }
-        return BarStore(self.index[lo:hi], cols, self.frequency, self.calendar, self.meta)
+        lo, hi = self.bar_range(start, end)
+        return self._rows(slice(lo, hi + 1))
+
+    def select(self, symbols: Sequence[str | Asset]) -> BarStore:
+        """A new store of only ``symbols`` (in that order; unknown ones raise with near
+        matches), without the rows where none of them has a bar."""
+        assets = [self.lookup(s) for s in symbols]
+        keep = np.zeros(len(self.index), dtype=bool)
+        for a in assets:
+            keep |= ~np.isnan(self.arrays[a.sid]["close"])
+        return self._rows(keep, assets)
+
+    def _rows(self, rows: slice | np.ndarray, assets: Sequence[Asset] | None = None) -> BarStore:
+        cols = {a.symbol: {f: v[rows] for f, v in self.arrays[a.sid].items() if f != "price"}
+                for a in (self.assets if assets is None else assets)}
+        return BarStore(self.index[rows], cols, self.frequency, self.calendar, self.meta)
 
     def __repr__(self) -> str:
         if len(self.index):
@@ -228,19 +240,3 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     out = values[idx]
     out[mask & (np.cumsum(~mask) == 0)] = np.nan
     return out
-
-
-def _is_date_only(value: object) -> bool:
-    if isinstance(value, str):
-        return len(value.strip()) <= 10
-    ts = pd.Timestamp(value)
-    return ts == ts.normalize() and not isinstance(value, pd.Timestamp)
-
-
-def _coerce_ts(value: object, index: pd.DatetimeIndex) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    if index.tz is not None and ts.tzinfo is None:
-        ts = ts.tz_localize(index.tz)
-    elif index.tz is None and ts.tzinfo is not None:
-        ts = ts.tz_convert(None)
-    return ts

@@ -1,9 +1,9 @@
 """Build a :class:`~rustybt_nb.data.bar_store.BarStore` from user data.
 
 Entry points: :func:`from_frame` (one DataFrame, single- or multi-asset),
-:func:`from_frames` (``{symbol: DataFrame}``), :func:`load_csv`, :func:`load_parquet`,
-and :func:`as_bar_store`, which accepts any of those inputs (or a sample name) and is
-what ``run_algorithm(data=...)`` calls.
+:func:`from_frames` (``{symbol: DataFrame}``), :func:`load_csv` and :func:`load_parquet`.
+:mod:`rustybt_nb.data.sources` picks among them (and the samples) for whatever
+``data=`` a backtest is given.
 
 Every asset's bars go through :func:`~rustybt_nb.data.validation.validate_bars`, so
 bad data fails early with a message naming the symbol, the rows and the fix.
@@ -40,13 +40,14 @@ from .validation import (
     validate_bars,
 )
 
-__all__ = ["DEFAULT_SYMBOL", "as_bar_store", "from_frame", "from_frames", "load_csv", "load_parquet"]
+__all__ = ["CSV_SUFFIXES", "DEFAULT_SYMBOL", "PARQUET_SUFFIXES", "from_frame", "from_frames", "load_csv",
+           "load_parquet"]
 
 #: Symbol given to a single-asset frame that names none (see :func:`from_frame`).
 DEFAULT_SYMBOL = "ASSET"
 _FIELD_KEYS = {"open", "high", "low", "close", "volume", "price", "adj_close", "adjclose", "adjusted_close"}
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv", ".txt")
-_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 # one asset's raw rows: (symbol, frame, row numbers in the user's frame, symbol column name)
 _Piece = tuple[str, pd.DataFrame, "np.ndarray | None", "str | None"]
@@ -360,7 +361,7 @@ def _check_path(path: str | os.PathLike[str], what: str) -> str:
 
 def _stem_symbol(path: str) -> str:
     name = Path(path.rstrip("/")).name
-    for suffix in _CSV_SUFFIXES + _PARQUET_SUFFIXES:
+    for suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
@@ -450,76 +451,3 @@ def load_parquet(
         ) from exc
     df = pd.read_parquet(p, **dict(read_kwargs or {}))
     return _finish_file(df, p, symbol, dict(from_frame_kwargs))
-
-
-def as_bar_store(
-    data: Any,
-    *,
-    frequency: str | None = None,
-    symbol: str | Sequence[str] | None = None,
-    start: Any = None,
-    end: Any = None,
-) -> BarStore:
-    """Turn whatever ``run_algorithm(data=...)`` was given into a bar store.
-
-    Accepts a :class:`BarStore` (returned as is, or sliced); a DataFrame or Series
-    (:func:`from_frame`); a dict ``{symbol: DataFrame}`` (:func:`from_frames`); a path
-    (str or Path) ending ``.csv`` (also ``.csv.gz`` etc.) or ``.parquet``/``.pq``; or a
-    sample name / list of sample names (:func:`~rustybt_nb.data.samples.load_sample`,
-    daily unless ``frequency='minute'``). ``start``/``end`` (inclusive) are applied with
-    :meth:`BarStore.slice`; for samples they are passed to ``load_sample``, which also
-    uses them to choose the synthetic minute window. ``symbol`` selects or names the
-    asset(s) of a frame or file; it is ignored for dicts, stores and samples.
-
-    Raises
-    ------
-    TypeError
-        ``data`` is none of the above.
-    ValueError
-        A store of the other frequency, or an unsupported file type.
-    """
-    freq = normalize_frequency(frequency)
-    if isinstance(data, BarStore):
-        if freq is not None and freq != data.frequency:
-            raise ValueError(
-                f"`data` is a {data.frequency} BarStore but frequency={freq!r} was requested; "
-                f"run with data_frequency={data.frequency!r} or build a {freq} store"
-            )
-        store = data
-    elif isinstance(data, pd.DataFrame | pd.Series):
-        store = from_frame(data, symbol, frequency=freq)
-    elif isinstance(data, Mapping):
-        store = from_frames(data, frequency=freq)
-    elif isinstance(data, str | os.PathLike):
-        text = os.fspath(data)
-        low = str(text).lower()
-        if low.endswith(_CSV_SUFFIXES):
-            store = load_csv(text, symbol, frequency=freq)
-        elif low.endswith(_PARQUET_SUFFIXES):
-            store = load_parquet(text, symbol, frequency=freq)
-        elif isinstance(data, os.PathLike) or "/" in text or os.sep in text or os.path.isfile(text):
-            raise ValueError(
-                f"`data`={text!r} looks like a file, but only CSV ({', '.join(_CSV_SUFFIXES)}) and "
-                f"Parquet ({', '.join(_PARQUET_SUFFIXES)}) files can be loaded; read it with pandas and "
-                "pass the DataFrame instead"
-            )
-        else:
-            from .samples import load_sample
-
-            return load_sample(text, frequency=freq or "daily", start=start, end=end)
-    elif isinstance(data, list | tuple) and data and all(isinstance(x, str) for x in data):
-        from .samples import load_sample
-
-        return load_sample(list(data), frequency=freq or "daily", start=start, end=end)
-    else:
-        raise TypeError(
-            f"`data` must be a BarStore, a pandas DataFrame, a dict of {{symbol: DataFrame}}, a path to a "
-            f".csv or .parquet file, or a sample name such as 'AAPL' or 'TestBrackets' (see "
-            f"rustybt_nb.data.list_samples()); got {type(data).__name__}: {_short_repr(data)}"
-        )
-    return store.slice(start, end)
-
-
-def _short_repr(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -25,6 +25,7 @@ import pandas as pd
 from ..errors import did_you_mean, fmt_list
 from .bar_store import BarStore
 from .loaders import from_frame
+from .times import to_bar_time
 from .validation import normalize_frequency
 
 __all__ = ["STOCK_SAMPLES", "TEST_BRACKETS", "list_samples", "load_sample"]
@@ -37,6 +38,8 @@ _TB_SYMBOL = "TESTBRACKETS"
 _TB_FILE = Path(__file__).resolve().parent / "_samples" / "test_brackets.csv"
 _STOCK_LICENSE = "public domain (Quandl WIKI) via bokeh_sampledata (BSD-3 loader)"
 _TB_LICENSE = "Backtest Rookies blog series, regenerated from its formula"
+
+_EXCHANGE_TZ = "America/New_York"  # the stock samples trade on XNYS
 
 _CACHE: dict[str, Any] = {}
 
@@ -116,11 +119,11 @@ def _all_names() -> list[str]:
     return [*STOCK_SAMPLES, TEST_BRACKETS]
 
 
-def _as_date(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(None)
-    return ts.normalize()
+def _session_date(value: Any, arg: str) -> pd.Timestamp:
+    """The session date a user's ``start``/``end`` falls on (in exchange time for a time of
+    day: see :mod:`rustybt_nb.data.times`)."""
+    ts = to_bar_time(value, arg=arg, frequency="minute", tz=_EXCHANGE_TZ)
+    return ts.tz_convert(_EXCHANGE_TZ).tz_localize(None).normalize()
 
 
 def load_sample(
@@ -146,7 +149,9 @@ def load_sample(
         go further back (13 years of one stock is about 1.27M bars). TestBrackets is daily
         only.
     start, end:
-        Inclusive bounds (dates or timestamps; a date-only ``end`` includes that whole day).
+        Inclusive bounds, read as every user time is (:mod:`rustybt_nb.data.times`): on
+        minute bars a naive time is New York time and a date-only ``end`` includes that
+        whole day.
     adjusted:
         True (default): split- *and dividend*-adjusted, like the CSV's ``Adj Close``:
         with ``factor = Adj Close / Close`` per day, open/high/low/close are multiplied by
@@ -203,8 +208,8 @@ def load_sample(
         lo, hi = last - pd.DateOffset(months=12), last
         meta["synthetic_window"] = f"default last 12 months: {lo:%Y-%m-%d} .. {hi:%Y-%m-%d}"
     else:
-        lo = _as_date(start) if start is not None else first
-        hi = _as_date(end) if end is not None else last
+        lo = _session_date(start, "start") if start is not None else first
+        hi = _session_date(end, "end") if end is not None else last
     minutes = {}
     for t, f in frames.items():
         day = f[(f.index >= lo) & (f.index <= hi)]
@@ -216,6 +221,7 @@ def load_sample(
             f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
         )
     meta["synthetic_method"] = "rustybt_nb.data.synthetic.minute_bars_from_daily (seed key = symbol)"
+    meta["tz"] = _EXCHANGE_TZ
     store = BarStore.from_frames(minutes, frequency="minute", calendar="XNYS", meta=meta)
     return store.slice(start, end)
 

@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 from ..assets import Asset
+from ..data.times import to_bar_time
 from .commission import CommissionModel, NoCommission
-from .contingency import SAME_BAR_POLICIES, Contingencies
+from .contingency import Contingencies
 from .execution import (
-    TRAIL_REFERENCES,
     BracketOrder,
     ExecutionStyle,
     LimitOrder,
@@ -53,7 +53,6 @@ from .execution import (
     check_price,
 )
 from .fill_rules import (
-    FILL_MODELS,
     LIMIT_PRICED,
     NAN,
     TRAILING,
@@ -93,12 +92,6 @@ class OrderBook:
         slippage: SlippageModel | None = None,
         commission: CommissionModel | None = None,
     ) -> None:
-        if fill_model not in FILL_MODELS:
-            raise ValueError(f"`fill_model` must be one of {FILL_MODELS}, got {fill_model!r}")
-        if trail_reference not in TRAIL_REFERENCES:
-            raise ValueError(f"`trail_reference` must be one of {TRAIL_REFERENCES}, got {trail_reference!r}")
-        if same_bar not in SAME_BAR_POLICIES:
-            raise ValueError(f"`same_bar` must be one of {SAME_BAR_POLICIES}, got {same_bar!r}")
         self.store = store
         self.index = store.index
         self.session_of_bar = session_of_bar
@@ -215,16 +208,10 @@ class OrderBook:
         return order
 
     def _good_till(self, value: Any) -> pd.Timestamp:
-        ts = pd.Timestamp(value)
-        date_only = isinstance(value, str) and len(value.strip()) <= 10
-        if self.index.tz is not None and ts.tzinfo is None:
-            ts = ts.tz_localize("America/New_York" if self.store.frequency == "minute" else "UTC")
-            ts = ts.tz_convert(self.index.tz)
-        elif self.index.tz is None and ts.tzinfo is not None:
-            ts = ts.tz_convert(None)
-        if date_only and self.store.frequency == "minute":
-            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        return ts
+        """The bar time a GTD order's ``good_till`` means (the one rule of
+        :mod:`rustybt_nb.data.times`: a day without a time of day lasts to its end)."""
+        store = self.store
+        return to_bar_time(value, arg="good_till", frequency=store.frequency, tz=store.tz, end=True)
 
     def check_standalone(self, order: Order) -> str:
         """Reason to reject a well-formed single order, or ''."""
@@ -233,7 +220,7 @@ class OrderBook:
         if bar >= self._last_valid[sid]:
             return (f"no bars of {order.asset.symbol} after {self.dt_of(max(bar, 0))}: the order could never fill")
         if order.tif == "GTD" and order.good_till < self.index[min(bar + 1, len(self.index) - 1)]:
-            return f"good_till {_when(order.good_till)} is before the next bar"
+            return f"good_till {_when(order.good_till, self.store.tz)} is before the next bar"
         if order.style in TRAILING:
             ref = self.last_price(order.asset, bar)
             if ref != ref:
@@ -584,7 +571,8 @@ class OrderBook:
             if order.status not in LIVE:
                 continue
             if (order.good_till <= after) if last else (order.good_till < after):
-                self.event(order, E.EXPIRED, i, f"good till {_when(order.good_till)}: expired after its last bar")
+                self.event(order, E.EXPIRED, i, f"good till {_when(order.good_till, self.store.tz)}: expired after "
+                                                "its last bar")
                 self.contingency.on_closed(order, i)
             else:
                 keep.append(order)
@@ -613,12 +601,12 @@ class OrderBook:
         return [o for w in self.working for o in w]
 
 
-def _when(ts: pd.Timestamp) -> str:
+def _when(ts: pd.Timestamp, tz: str) -> str:
     """A ``good_till`` as text: the date alone for a whole day (midnight, or the last instant
     of a day that a date-only ``good_till`` means on minute bars), else the time; minute-bar
-    times in New York time, as the user gives them."""
-    if ts.tzinfo is not None and ts.tz_convert("UTC") != ts.tz_convert("UTC").normalize():
-        ts = ts.tz_convert("America/New_York")
+    times in the exchange's zone ``tz``, as the user gives them."""
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(tz)
     if ts == ts.normalize() or (ts + pd.Timedelta(microseconds=1)) == (ts + pd.Timedelta(microseconds=1)).normalize():
         return ts.strftime("%Y-%m-%d")
     return ts.strftime("%Y-%m-%d %H:%M %Z").rstrip()

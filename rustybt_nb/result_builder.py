@@ -1,0 +1,441 @@
+"""Reads a finished (or interrupted) :class:`~rustybt_nb.simulation.Simulation` into a
+:class:`~rustybt_nb.results.BacktestResult`.
+
+Only the composition root (:mod:`rustybt_nb.backtest`) calls this module; the result
+object itself (:mod:`rustybt_nb.results`) knows nothing about simulations.
+
+:func:`build_result` builds ``perf``, ``trades``, ``logs`` and ``metrics`` at once and
+leaves ``orders``, ``order_events``, ``fills``, ``positions`` and ``prices`` as builders
+that run on first read (from the run's own records, which no longer change).
+:func:`build_metrics` computes only the metrics, from the same per-session values and
+round trips, without recorded values, logs or deferred frames: what a parameter sweep
+keeps of a run.
+
+The per-session values come from the fills (cash and each position after every fill)
+and the bars' last prices, so a run's perf costs one pass over its fills and sessions,
+not a pass over every bar.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .finance.ledger import FILL_COLUMNS, TRADE_COLUMNS
+from .finance.order import _PLAIN, OrderEvent
+from .metrics import compute_metrics, exposure_from_fills
+from .results import (
+    EVENT_COLUMNS,
+    LOG_COLUMNS,
+    ORDER_COLUMNS,
+    PERF_COLUMNS,
+    POSITION_COLUMNS,
+    PRICE_COLUMNS,
+    BacktestResult,
+    empty_frame,
+    gc_paused,
+)
+
+if TYPE_CHECKING:
+    from .simulation import Simulation
+
+_FILL_DTYPES = {"bar": np.int64, "order_id": np.int64, "qty": float, "price": float, "commission": float,
+                "realized_pnl": float, "position_after": float, "cash_after": float, "bar_volume": float}
+_TRADE_DTYPES = {"entry_bar": float, "exit_bar": float, "size": float, "entry_price": float, "exit_price": float,
+                 "pnl": float, "commission": float, "net_pnl": float, "return_pct": float, "bars_held": float,
+                 "is_open": bool}
+
+
+def build_result(sim: Simulation, wall: float) -> BacktestResult:
+    """The result of ``sim`` (finished, or stopped by an exception: then up to its last
+    bar); ``wall`` is the run's wall-clock seconds, kept in ``run_info``."""
+    with gc_paused():
+        return _build_result(sim, wall)
+
+
+def build_metrics(sim: Simulation) -> pd.Series:
+    """``build_result(sim, ...).metrics``, without building anything else."""
+    with gc_paused():
+        span = _Span.of(sim)
+        fill_data = _fill_columns(sim)
+        fill_assets = np.array(fill_data["asset"], dtype=object)
+        perf, _held = _perf(sim, span, fill_data, fill_assets)
+        return _metrics(sim, span, perf, _trades(sim, span), fill_data, fill_assets)
+
+
+class _Span(NamedTuple):
+    """The simulated bars ``lo..hi`` (``hi < lo`` when no bar ran) and their sessions."""
+
+    lo: int
+    hi: int
+    s0: int  # first and last session (s1 < s0 when no bar ran)
+    s1: int
+    end_bars: np.ndarray  # the last simulated bar of each session
+    labels: pd.DatetimeIndex
+
+    @classmethod
+    def of(cls, sim: Simulation) -> _Span:
+        clock = sim.clock
+        lo = sim.lo
+        hi = max(min(sim.last_bar, sim.hi), lo - 1)
+        if hi >= lo:
+            s0, s1 = int(clock.session_of_bar[lo]), int(clock.session_of_bar[hi])
+            end_bars = clock.session_last_bar[s0:s1 + 1]  # (a view: copied before the last one is capped)
+            if end_bars[-1] > hi:  # a run that stops inside its last session
+                end_bars = end_bars.copy()
+                end_bars[-1] = hi
+        else:
+            s0, s1 = 0, -1
+            end_bars = np.zeros(0, dtype=np.int64)
+        return cls(lo, hi, s0, s1, end_bars, clock.session_labels[s0:s1 + 1])
+
+
+def _fill_columns(sim: Simulation) -> dict[str, Any]:
+    return _columns(sim.ledger.fills, FILL_COLUMNS, _FILL_DTYPES, derived=("dt",))
+
+
+def _perf(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: np.ndarray
+          ) -> tuple[pd.DataFrame, list[tuple[Any, ...]]]:
+    """The perf frame without recorded values, and per asset held at a session's end its
+    ``(symbol, held, amount, cost bases, fill counts, price, value)`` per session (what the
+    positions frame is built from)."""
+    store, ledger, end_bars = sim.store, sim.ledger, span.end_bars
+    # one bar per session (daily data): per-session values are slices of per-bar arrays
+    b0 = int(end_bars[0]) if len(end_bars) else 0
+    contiguous = len(end_bars) > 0 and int(end_bars[-1]) - b0 == len(end_bars) - 1
+    fill_bars = fill_data["bar"]
+
+    # The perf columns are rows of one block (one allocation, and no consolidating copy
+    # when the frame is built): portfolio value, returns, pnl, cash, positions value.
+    n_sessions = len(end_bars)
+    block = np.empty((len(PERF_COLUMNS), n_sessions))
+    pv, rets, pnl, cash, pos_value = block
+    # cash and positions after each session's last bar, from the fills (bar order)
+    counts = _fills_up_to(fill_bars, end_bars, contiguous)
+    _after_fills(fill_data["cash_after"], counts, ledger.starting_cash, out=cash)
+    pos_value.fill(0.0)
+    held_parts: list[tuple[Any, ...]] = []
+    cost_hist = np.asarray(ledger.cost_basis_after, dtype=float)
+    amt_hist = fill_data["position_after"]
+    one_asset = len(store.assets) == 1
+    for asset in store.assets:
+        if one_asset:  # every fill is of this asset
+            n_sel = len(fill_bars)
+            j, amounts, bases = counts, amt_hist, cost_hist
+        else:
+            sel = np.flatnonzero(fill_assets == asset.symbol)
+            n_sel = len(sel)
+            if n_sel:
+                j = _fills_up_to(fill_bars[sel], end_bars, contiguous)
+                amounts, bases = amt_hist[sel], cost_hist[sel]
+        if not n_sel:
+            continue
+        amount = _after_fills(amounts, j, 0.0)
+        prices = store.arrays[asset.sid]["price"]
+        price = prices[b0:b0 + n_sessions] if contiguous else prices[end_bars]
+        held = amount != 0
+        value = amount * price
+        # The price is the close carried forward, NaN only before the asset's first bar,
+        # where nothing can be held yet: zeroing the value where nothing is held leaves no NaN.
+        value[~held] = 0.0
+        pos_value += value
+        if held.any():  # (the cost basis is only read by the positions frame: taken there)
+            held_parts.append((asset.symbol, held, amount, bases, j, price, value))
+    np.add(cash, pos_value, out=pv)
+    if n_sessions:  # against the previous session's value (the starting cash for the first)
+        start = ledger.starting_cash
+        pnl[0] = pv[0] - start
+        np.subtract(pv[1:], pv[:-1], out=pnl[1:])
+        rets[0] = pv[0] / start - 1.0
+        np.divide(pv[1:], pv[:-1], out=rets[1:])
+        rets[1:] -= 1.0
+    perf = pd.DataFrame(block.T, index=pd.DatetimeIndex(span.labels, name="session", freq=None),
+                        columns=PERF_COLUMNS, copy=False)
+    return perf, held_parts
+
+
+def _add_records(sim: Simulation, span: _Span, perf: pd.DataFrame) -> None:
+    """Recorded values as perf columns, one row per session, carried forward."""
+    rec = pd.DataFrame.from_dict({int(s): v for s, v in sim.records.items()}, orient="index")
+    rec = rec.reindex(np.arange(span.s0, span.s1 + 1)).ffill()
+    rec.index = perf.index
+    for col in rec.columns:
+        name = col if col not in perf.columns else f"recorded_{col}"
+        perf[name] = _clean_recorded(rec[col])
+
+
+def _trades(sim: Simulation, span: _Span) -> pd.DataFrame:
+    """Closed round trips, then those still open valued at the last simulated price."""
+    store, ledger = sim.store, sim.ledger
+    last = span.hi if span.hi >= span.lo else span.lo
+    trade_rows = list(ledger.trades) + ledger.open_trade_rows(
+        store.index[last], last, lambda a: float(store.arrays[a.sid]["price"][last]))
+    trade_data = _columns(trade_rows, TRADE_COLUMNS, _TRADE_DTYPES, derived=("entry_dt", "exit_dt"))
+    entry, exit_ = trade_data["entry_bar"], trade_data["exit_bar"]
+    trade_data["entry_dt"] = _bar_times(store.index, np.where(entry == entry, entry, -1).astype(np.int64))
+    trade_data["exit_dt"] = _bar_times(store.index, np.where(exit_ == exit_, exit_, -1).astype(np.int64))
+    return pd.DataFrame(trade_data)
+
+
+def _logs(sim: Simulation) -> pd.DataFrame:
+    tz_index = sim.store.index
+    if not sim.logs:
+        return pd.DataFrame({"dt": _bar_times(tz_index, np.zeros(0, dtype=np.int64)),
+                             "level": np.array([], dtype=object), "message": np.array([], dtype=object)})
+    logs = pd.DataFrame(sim.logs, columns=LOG_COLUMNS)
+    logs["dt"] = _dt_column(logs["dt"], tz_index)
+    return logs.sort_values("dt", kind="stable").reset_index(drop=True)
+
+
+def _metrics(sim: Simulation, span: _Span, perf: pd.DataFrame, trades: pd.DataFrame,
+             fill_data: dict[str, Any], fill_assets: np.ndarray) -> pd.Series:
+    store, ledger = sim.store, sim.ledger
+    periods = 365.0 if (store.calendar or "").upper() in ("24/7", "ALWAYS_OPEN") else 252.0
+    exposure = exposure_from_fills(fill_data["bar"], fill_assets, fill_data["position_after"],
+                                   span.lo, span.hi)
+    return compute_metrics(perf, trades, ledger.starting_cash, periods, ledger.total_commission, exposure)
+
+
+def _build_result(sim: Simulation, wall: float) -> BacktestResult:
+    store, book = sim.store, sim.book
+    span = _Span.of(sim)
+    fill_data = _fill_columns(sim)
+    fill_assets = np.array(fill_data["asset"], dtype=object)
+    perf, held_parts = _perf(sim, span, fill_data, fill_assets)
+    if sim.records:
+        _add_records(sim, span, perf)
+    trades = _trades(sim, span)
+    metrics = _metrics(sim, span, perf, trades, fill_data, fill_assets)
+    lo, hi = span.lo, span.hi
+    bars = max(0, hi - lo + 1)
+    run_info = {"wall_seconds": wall, "bars": bars, "bars_per_second": bars / wall if wall > 0 else math.nan,
+                "orders": len(book.orders), "events": len(book.log), "completed": sim.error is None,
+                "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}"}
+    # the other frames are built on first read, from the run's records (they do not change any more)
+    tz_index, labels = store.index, span.labels
+    order_list, log = list(book.orders.values()), book.log
+    return BacktestResult(
+        perf, lambda: _orders_frame(order_list, tz_index), lambda: _events_frame(log, tz_index),
+        lambda: _fills_frame(fill_data, tz_index), lambda: _positions_frame(held_parts, labels),
+        trades, _logs(sim), metrics, dict(sim.settings), run_info,
+        prices=lambda: _price_frame(store, lo, max(hi, lo - 1)))
+
+
+def _fills_frame(fill_data: dict[str, Any], tz_index: pd.DatetimeIndex) -> pd.DataFrame:
+    data = dict(fill_data)
+    data["dt"] = _bar_times(tz_index, data["bar"])
+    return pd.DataFrame(data)
+
+
+def _positions_frame(held_parts: list[tuple[Any, ...]], labels: pd.DatetimeIndex) -> pd.DataFrame:
+    """One row per session and asset held at its end, from each asset's end-of-session
+    (held mask, amount, price, value) arrays and its cost basis after each fill (with the
+    number of fills by the end of each session)."""
+    parts = [pd.DataFrame({"dt": labels[held], "asset": symbol, "amount": amount[held],
+                           "cost_basis": _after_fills(bases, counts[held], 0.0),
+                           "last_sale_price": price[held], "market_value": value[held]})
+             for symbol, held, amount, bases, counts, price, value in held_parts]
+    if len(parts) == 1:
+        return parts[0]
+    if parts:
+        positions = pd.concat(parts, ignore_index=True)
+        return positions.sort_values(["dt", "asset"], kind="stable").reset_index(drop=True)
+    positions = empty_frame(POSITION_COLUMNS, {"amount": float, "cost_basis": float, "last_sale_price": float,
+                                              "market_value": float})
+    positions["dt"] = _bar_times(labels, np.zeros(0, dtype=np.int64))
+    return positions
+
+
+def _events_frame(log: list[OrderEvent], tz_index: pd.DatetimeIndex) -> pd.DataFrame:
+    event_data = _columns(log, EVENT_COLUMNS, {"seq": np.int64, "order_id": np.int64, "bar": np.int64,
+                                               "qty": float, "price": float, "amount": float, "filled": float,
+                                               "limit": float, "stop": float}, derived=("dt",))
+    event_data["dt"] = _bar_times(tz_index, event_data["bar"])
+    return pd.DataFrame(event_data)
+
+
+def _price_frame(store: Any, lo: int, hi: int) -> pd.DataFrame:
+    parts = []
+    bars = np.arange(lo, hi + 1, dtype=np.int64)
+    for a in store.assets:
+        cols = store.arrays[a.sid]
+        close = cols["close"][lo:hi + 1]
+        have = ~np.isnan(close)
+        if not have.any():
+            continue
+        part = pd.DataFrame({"bar": bars[have], "asset": [a.symbol] * int(have.sum()),
+                             **{f: cols[f][lo:hi + 1][have] for f in ("open", "high", "low", "close", "volume")}})
+        part.insert(0, "dt", _bar_times(store.index, part["bar"].to_numpy()))
+        parts.append(part)
+    if not parts:
+        return empty_frame(PRICE_COLUMNS, {"bar": np.int64})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["bar", "asset"], kind="stable").reset_index(drop=True) if len(parts) > 1 else out
+
+
+def _columns(rows: list, columns: tuple | list, dtypes: dict[str, Any], derived: tuple[str, ...] = ()
+             ) -> dict[str, Any]:
+    """The columns of row tuples, in order: numeric ones (``dtypes``) as numpy arrays, the
+    others as lists. ``derived`` columns are left as None for the caller to fill (they are
+    computed from other columns, e.g. a time from the bar number)."""
+    n = len(rows)
+    cols = zip(*rows) if rows else (() for _ in columns)
+    data: dict[str, Any] = {}
+    for name, values in zip(columns, cols):
+        if name in derived:
+            data[name] = None
+            continue
+        dtype = dtypes.get(name)
+        if dtype is not None:
+            data[name] = _numbers(values, dtype, n)
+        else:
+            data[name] = list(values) if values else np.array([], dtype=object)
+    return data
+
+
+def _numbers(values: Any, dtype: Any, n: int) -> np.ndarray:
+    """``np.array(values, dtype)`` for a sequence; numpy's iterator path when there is no
+    None among the values (several times cheaper than the generic conversion)."""
+    try:
+        return np.fromiter(values, dtype=dtype, count=n)
+    except (TypeError, ValueError):  # None (-> NaN in a float column) or anything unusual
+        return np.array(values, dtype=dtype)
+
+
+def _orders_frame(order_list: list, tz_index: pd.DatetimeIndex) -> pd.DataFrame:
+    """One row per order (:data:`ORDER_COLUMNS`), read column by column off the orders."""
+    n = len(order_list)
+
+    def values(name: str) -> list:
+        return list(map(attrgetter(name), order_list))
+
+    def numbers(name: str, dtype: Any = float) -> np.ndarray:
+        return _numbers(values(name), dtype, n)
+
+    filled = numbers("filled")
+    fill_value = numbers("fill_value")
+    avg_fill_price = np.full(n, math.nan)
+    np.divide(fill_value, np.abs(filled), out=avg_fill_price, where=filled != 0)
+    created_bar = numbers("created_bar", np.int64)
+    closed_bar = numbers("closed_bar", np.int64)
+    good_till = values("good_till")
+    if any(v is not None for v in good_till):
+        good_till_col = _dt_column(pd.Series(good_till), tz_index)
+    else:
+        good_till_col = _bar_times(tz_index, np.full(n, -1, dtype=np.int64))
+    data = {
+        "id": numbers("id", np.int64),
+        "asset": values("asset.symbol"),
+        "style": values("style"),
+        "amount": numbers("amount"),
+        "filled": filled,
+        "limit": numbers("limit"),
+        "stop": numbers("stop"),
+        "status": list(map(_PLAIN.__getitem__, map(attrgetter("status"), order_list))),
+        "reason": values("reason"),
+        "created": _bar_times(tz_index, np.maximum(created_bar, 0)),
+        "closed_at": _bar_times(tz_index, closed_bar),
+        "avg_fill_price": avg_fill_price,
+        "commission": numbers("commission"),
+        "parent_id": numbers("parent_id"),
+        "child_ids": list(map(list, map(attrgetter("child_ids"), order_list))),
+        "oco_ids": list(map(list, map(attrgetter("oco_ids"), order_list))),
+        "role": values("role"),
+        "trail_amount": numbers("trail_amount"),
+        "trail_percent": numbers("trail_percent"),
+        "limit_offset": numbers("limit_offset"),
+        "tif": values("tif"),
+        "good_till": good_till_col,
+        "tag": values("tag"),
+        "created_bar": created_bar,
+        "first_bar": numbers("eligible_bar", np.int64),
+    }
+    if not n:  # no orders: typed empty columns, as an empty frame of rows gets them
+        for name in ("asset", "style", "status", "reason", "child_ids", "oco_ids", "role", "tif", "tag"):
+            data[name] = np.array([], dtype=object)
+    return pd.DataFrame(data, columns=ORDER_COLUMNS)
+
+
+def _fills_up_to(fill_bars: np.ndarray, bars: np.ndarray, contiguous: bool) -> np.ndarray:
+    """For each of ``bars`` (ascending), how many of ``fill_bars`` (ascending) are at or
+    before it: ``np.searchsorted(fill_bars, bars, side='right')``, by counting when there
+    are many queries (one pass instead of a binary search each). ``contiguous``: ``bars``
+    is a run of consecutive bars (then the counts are a slice)."""
+    if len(bars) < 64 or not len(fill_bars) or fill_bars[0] < 0 or len(bars) * 4 < fill_bars[-1]:
+        return np.searchsorted(fill_bars, bars, side="right")
+    counts = np.bincount(fill_bars, minlength=int(bars[-1]) + 1)
+    np.cumsum(counts, out=counts)
+    return counts[int(bars[0]):int(bars[-1]) + 1] if contiguous else counts[bars]
+
+
+def _after_fills(history: np.ndarray, counts: np.ndarray, before: float, out: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """``history`` (one value per fill) as it stood after ``counts`` fills; ``before``
+    where there was none yet."""
+    values = np.empty(len(history) + 1)
+    values[0] = before
+    values[1:] = history
+    return np.take(values, counts, out=out)
+
+
+def _bar_times(index: pd.DatetimeIndex, bars: np.ndarray) -> pd.Series:
+    """``index[bars]`` as a datetime column (NaT where ``bars < 0``), without building
+    Timestamp objects."""
+    bars = np.asarray(bars, dtype=np.int64)
+    values = index._data._ndarray  # datetime64 values (UTC when tz-aware)
+    if len(values):
+        out = values[np.clip(bars, 0, len(values) - 1)].astype("M8[ns]")
+    else:
+        out = np.zeros(len(bars), dtype="M8[ns]")
+    out[bars < 0] = np.datetime64("NaT")
+    col = pd.Series(out)
+    if index.tz is not None:
+        col = col.dt.tz_localize("UTC").dt.tz_convert(index.tz)
+    return col
+
+
+def _dt_column(values: pd.Series, like: pd.DatetimeIndex) -> pd.Series:
+    out = pd.to_datetime(values, utc=like.tz is not None)
+    if like.tz is not None:
+        out = out.dt.tz_convert(like.tz)
+    return out.astype(f"datetime64[ns, {like.tz}]" if like.tz is not None else "datetime64[ns]")
+
+
+def _clean_recorded(col: pd.Series) -> pd.Series:
+    """A typed column for one recorded name: numbers -> numeric, strings -> str,
+    timestamps -> datetime; other objects become their repr. A name that held values of
+    different kinds stays an object column (saved as JSON text, loaded back as is)."""
+    def fix(v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str, np.number, np.bool_, pd.Timestamp)):
+            return v
+        if isinstance(v, (_dt.datetime, _dt.date)):
+            return pd.Timestamp(v)
+        return repr(v)
+
+    fixed = col.map(fix)
+    present = [v for v in fixed if v is not None and not (isinstance(v, float) and v != v)]
+    kinds = {_kind(v) for v in present}
+    if kinds <= {"number"}:
+        return pd.to_numeric(fixed)
+    if kinds == {"str"}:
+        return fixed.astype("str")
+    if kinds == {"timestamp"} and len({str(v.tz) for v in present}) == 1:
+        return pd.to_datetime(fixed)
+    return fixed.astype(object)
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, float, np.number)):
+        return "number"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, pd.Timestamp):
+        return "timestamp"
+    return "other"
