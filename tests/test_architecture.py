@@ -1,9 +1,10 @@
-"""The layering rule of DESIGN section 6 and the public import paths of section 2.
+"""The layering rules of docs/architecture.md and the public import paths.
 
 The engine (everything under ``rustybt_nb/`` except the notebook layer
 ``rustybt_nb/analytics/`` and ``rustybt_nb/research/``) never imports notebook or
-plotting packages, at module level or inside functions, and ``import rustybt_nb`` loads
-nothing heavy.
+plotting packages, at module level or inside functions; ``import rustybt_nb`` loads
+nothing heavy; and the package's modules import each other without a circle (every
+import counts: module level, inside functions, and under ``TYPE_CHECKING``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def test_engine_module_list_is_not_empty():
 def test_engine_module_imports_no_notebook_packages(path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     bad = [(root, line) for root, line in imported_roots(tree) if root in FORBIDDEN]
-    assert not bad, f"{path.relative_to(PACKAGE_DIR)} imports {bad} (DESIGN section 6 forbids it in the engine)"
+    assert not bad, f"{path.relative_to(PACKAGE_DIR)} imports {bad} (docs/architecture.md: not in the engine)"
 
 
 def test_the_import_scanner_sees_imports_inside_functions():
@@ -71,6 +72,89 @@ def test_the_import_scanner_sees_imports_inside_functions():
           "    importlib.import_module('dask.dataframe')\n"
     roots = {r for r, _ in imported_roots(ast.parse(src))}
     assert {"plotly", "IPython", "dask"} <= roots
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def internal_imports() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere in its source."""
+    modules = {module_name(p): p for p in PACKAGE_DIR.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for alias in node.names:  # `from . import api` names a module, `from .x import f` does not
+                    found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_the_package_has_no_import_circles():
+    graph = internal_imports()
+    assert "rustybt_nb.simulation" in graph["rustybt_nb.backtest"]  # the scanner sees imports
+    assert import_circles(graph) == []
+
+
+def test_the_scanner_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_circles(graph) == [["a", "b", "c"]]
+
+
+def test_only_the_composition_root_wires_a_run():
+    """A Simulation is made, and read into a result, in rustybt_nb.backtest alone."""
+    wiring = {"Simulation", "build_result", "build_metrics"}
+    callers = set()
+    for path in PACKAGE_DIR.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in wiring:
+                    callers.add(module_name(path))
+    assert callers == {"rustybt_nb.backtest"}
 
 
 def test_import_is_lazy_and_has_no_side_effects():
@@ -90,7 +174,7 @@ def test_top_level_names():
 
 # DESIGN section 2, public paths (the notebook layer included).
 PUBLIC_API = {
-    "rustybt_nb": ["TradingAlgorithm", "run_algorithm", "setup_notebook", "load_ipython_extension"],
+    "rustybt_nb": ["TradingAlgorithm", "Backtest", "run_algorithm", "setup_notebook", "load_ipython_extension"],
     "rustybt_nb.analytics": ["setup_notebook", "load_ipython_extension", "plot_result", "plot_order_timeline",
                              "plot_trailing_stops", "partial_fills", "partial_fill_table", "orders_table"],
     "rustybt_nb.api": ["order", "order_value", "order_percent", "order_target", "order_target_value",
@@ -103,7 +187,8 @@ PUBLIC_API = {
     "rustybt_nb.finance.slippage": ["NoSlippage", "FixedSlippage", "FixedBasisPointsSlippage",
                                     "VolumeShareSlippage"],
     "rustybt_nb.finance.commission": ["NoCommission", "PerShare", "PerTrade", "PerDollar"],
-    "rustybt_nb.data": ["from_frame", "load_csv", "load_parquet", "load_sample", "BarStore"],
+    "rustybt_nb.data": ["from_frame", "load_csv", "load_parquet", "load_sample", "BarStore", "open_data",
+                        "as_bar_store"],
 }
 
 

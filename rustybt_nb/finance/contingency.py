@@ -29,14 +29,12 @@ Rules:
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..assets import Asset
 from .execution import BracketOrder, ExecutionStyle, LimitOrder, OCOOrder, StopLimitOrder, StopOrder
-from .order import EVENT, LIVE, ORDER_STATUS, Order
-
-if TYPE_CHECKING:
-    from ..assets import Asset
-    from .order_book import OrderBook
+from .ledger import Ledger
+from .order import EVENT, LIVE, ORDER_STATUS, Order, OrderEvent
 
 E = EVENT
 S = ORDER_STATUS
@@ -44,10 +42,29 @@ SAME_BAR_POLICIES = ("stop_first", "target_first", "path")
 EXIT_ROLES = ("stop_loss", "take_profit")
 
 
+class BookOperations(Protocol):
+    """The order-book operations the contingency rules drive (what
+    :class:`~rustybt_nb.finance.order_book.OrderBook` provides; the two are one component
+    in two files, and this is the whole of what one asks of the other)."""
+
+    orders: dict[int, Order]  # every order of the run, by id
+    working: list[list[Order]]  # live orders per asset sid
+    ledger: Ledger
+
+    def create(self, asset: Asset | None, amount: int, style: ExecutionStyle, bar: int, *,
+               tag: str | None = None) -> Order: ...
+    def check_standalone(self, order: Order) -> str: ...
+    def accept(self, order: Order, bar: int, *, held: bool = False, reason: str = "") -> None: ...
+    def event(self, order: Order, kind: EVENT, bar: int, reason: str, qty: float = 0, price: float = ...,
+              commission: float | None = None, **kw: Any) -> OrderEvent: ...
+    def last_price(self, asset: Asset, bar: int) -> float: ...
+    def warn(self, bar: int, message: str) -> None: ...
+
+
 class Contingencies:
     """Bracket and OCO behaviour for one :class:`OrderBook`."""
 
-    def __init__(self, book: OrderBook, same_bar: str) -> None:
+    def __init__(self, book: BookOperations, same_bar: str) -> None:
         self.book = book
         self.same_bar = same_bar
         self._notes: dict[int, str] = {}  # order id -> same-bar note for its next event
