@@ -97,9 +97,8 @@ class Params(dict):
     """Strategy parameters: a dict whose keys also read as attributes (``params.window``).
 
     The string keys are mirrored in the instance's own ``__dict__``, so an attribute read
-    finds them directly (about 50 ns) instead of failing over to ``__getattr__`` (about
-    450 ns, on every bar of a strategy that reads its parameters there). Every mutating
-    dict method re-mirrors. Keys named like a dict method (``items``, ``get``...) read
+    finds them directly instead of failing over to ``__getattr__``: strategies read their
+    parameters on every bar. Every mutating dict method re-mirrors. Keys named like a dict method (``items``, ``get``...) read
     only by subscript; ``__getattr__`` still answers names that are not parameters."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -181,8 +180,8 @@ def _order_view(name: str) -> property:
     return property(attrgetter(f"_order.{name}"), refuse, doc=f"The order's ``{name}`` (read-only here).")
 
 
-# The order's fields and views as C-level getters on the ticket: ``ticket.status`` then costs
-# about a tenth of a failed lookup plus ``__getattr__`` (which still answers the rest).
+# The order's fields and views as C-level getters on the ticket, so ``ticket.status`` is not
+# a failed lookup followed by ``__getattr__`` (which still answers the rest).
 for _name in (*Order.__slots__, *(k for k, v in vars(Order).items() if isinstance(v, property))):
     if not _name.startswith("_") and not hasattr(OrderTicket, _name):
         setattr(OrderTicket, _name, _order_view(_name))
@@ -235,8 +234,8 @@ class Context:
         self.__dict__["_algo"] = algo
         self.__dict__["portfolio"] = None  # set by the simulation; read-only (see _ReadOnlyValue)
 
-    # No ``__getattr__`` here on purpose: defining one makes every ``context.x`` read take
-    # Python's slow generic attribute path (measured: 6 % of the S1 benchmark's instructions).
+    # No ``__getattr__`` here on purpose: defining one sends every ``context.x`` read down
+    # Python's slow generic attribute path, and strategies read context on every bar.
     # A missing attribute is explained by :func:`explain_context_error` instead.
 
     def __repr__(self) -> str:
@@ -273,8 +272,8 @@ def _refuse(name: str):
 
 class _ReadOnlyValue:
     """``context.portfolio``: the value lives in the context's own ``__dict__`` (so reading
-    it is a plain instance-dict read, about 40 % cheaper than a property, on nearly every
-    bar of most strategies); this class attribute only refuses assignment. A descriptor
+    it, on nearly every bar of most strategies, is a plain instance-dict read rather than a
+    property call); this class attribute only refuses assignment. A descriptor
     with ``__set__`` but no ``__get__`` lets the instance dict answer reads."""
 
     def __init__(self, name: str) -> None:

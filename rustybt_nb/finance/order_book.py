@@ -337,8 +337,8 @@ class OrderBook:
         One asset has two shortcuts, taken on most bars of most strategies: only
         resting orders, none in reach of this bar; or one working trailing stop
         (``LevelIndex.lone``) that this bar does not reach, which is only ratcheted
-        (``_ratchet`` and ``trail_level``, inlined, reading only the prices it needs:
-        calling them costs a trailing strategy 6 % more instructions per bar;
+        (``_ratchet`` and ``trail_level`` inlined, reading only the prices it needs, since
+        this runs on every bar of a trailing strategy;
         ``test_lone_trailing_stop_shortcut_matches_the_general_path`` keeps the two
         in step)."""
         if self._one_asset:
