@@ -14,6 +14,21 @@ from typing import Any
 import pandas as pd
 
 MARGIN = pd.Timedelta(days=40)
+_CALENDAR_TZ = {"XNYS": "America/New_York", "NYSE": "America/New_York", "XNAS": "America/New_York",
+                "24/7": "UTC", "ALWAYS_OPEN": "UTC"}
+
+
+def calendar_tz(name: str | None) -> str:
+    """The time zone of calendar ``name`` (UTC for none); common ones without loading
+    ``exchange_calendars``."""
+    if name is None:
+        return "UTC"
+    tz = _CALENDAR_TZ.get(name.upper())
+    if tz is None:
+        import exchange_calendars as xcals
+
+        tz = str(xcals.get_calendar(name).tz)
+    return tz
 
 
 def exchange_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp) -> Any:

@@ -14,21 +14,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .calendars import calendar_tz
 from .data.bar_store import BarStore
-
-_CALENDAR_TZ = {"XNYS": "America/New_York", "NYSE": "America/New_York", "XNAS": "America/New_York",
-                "24/7": "UTC", "ALWAYS_OPEN": "UTC"}
-
-
-def calendar_tz(name: str | None) -> str:
-    if name is None:
-        return "UTC"
-    tz = _CALENDAR_TZ.get(name.upper())
-    if tz is None:
-        import exchange_calendars as xcals
-
-        tz = str(xcals.get_calendar(name).tz)
-    return tz
 
 
 class Clock:

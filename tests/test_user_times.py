@@ -112,6 +112,20 @@ def test_the_store_time_zone_is_where_naive_times_are_read():
     assert backtest.hi - backtest.lo + 1 == 31
 
 
+@pytest.mark.parametrize("aware, tz, zone", [
+    (True, None, "UTC"),  # aware data on a 24/7 calendar: the calendar's zone
+    (False, None, NY),  # naive data: read as New York time (the loaders' default), so are naive user times
+    (True, "Asia/Tokyo", "Asia/Tokyo"),  # a zone given to the loader wins
+])
+def test_naive_user_times_are_read_where_the_data_says(aware, tz, zone):
+    index = pd.date_range("2024-03-04 00:01", periods=24 * 60, freq="min", tz="UTC" if aware else None)
+    frame = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 10.0}, index=index)
+    store = from_frame(frame, "X", frequency="minute", calendar="24/7", tz=tz)
+    assert store.tz == zone
+    start = Backtest(Quiet, data=store, start="2024-03-04 12:00").start
+    assert start == pd.Timestamp("2024-03-04 12:00", tz=zone).tz_convert("UTC")
+
+
 # ------------------------------------------------------------------ GTD good_till
 def _gtd_expiry(store, good_till):
     """The time and bar at which a never-reached GTD limit order placed on the first bar expires."""

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..assets import Asset
+from ..calendars import calendar_tz
 from ..errors import SymbolNotFound, did_you_mean
 from .times import bar_range
 
@@ -172,10 +173,11 @@ class BarStore:
 
     @property
     def tz(self) -> str:
-        """The exchange's time zone: naive user times on minute bars are read in it (see
-        :mod:`rustybt_nb.data.times`). The zone the loader read naive minute timestamps in
-        (``meta['tz']``), else America/New_York."""
-        return str(self.meta.get("tz") or "America/New_York")
+        """The exchange's time zone, where naive user times on minute bars are read (see
+        :mod:`rustybt_nb.data.times`): ``meta['tz']`` as the loader set it (the ``tz``
+        given, New York for naive timestamps, else the calendar's zone), else the
+        calendar's zone."""
+        return str(self.meta.get("tz") or calendar_tz(self.calendar or "XNYS"))
 
     def bar_range(self, start: object = None, end: object = None) -> tuple[int, int]:
         """Positions (inclusive) of the first and last bar from ``start`` to ``end``, read

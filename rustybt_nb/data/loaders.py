@@ -16,7 +16,9 @@ Store metadata (``store.meta``) written here:
 ``has_volume``   True when every asset has a volume column
 ``close_only``   True when any asset was close-only (flat bars: open = high = low = close)
 ``close_only_symbols`` / ``symbols_without_volume``  the assets concerned
-``tz``           zone used for tz-naive minute input (minute stores only)
+``tz``           minute stores: the zone naive times are read in (naive timestamps of the
+                 data, and a user's naive ``start``/``end``/``good_till``): ``tz=`` if given,
+                 New York for naive input, else the calendar's zone
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..calendars import calendar_tz
 from ..errors import DataValidationError, did_you_mean, fmt_list
 from .bar_store import BarStore
 from .validation import (
@@ -264,8 +267,9 @@ def _build(pieces: list[_Piece], *, frequency: str | None, calendar: str | None,
     }
     if dropped:
         meta["dropped_columns"] = dropped
-    if freq == "minute":
-        meta["tz"] = tz or "America/New_York"
+    if freq == "minute":  # where naive times are read: the zone naive timestamps were read in, else the calendar's
+        naive = any(f.attrs["naive_minutes"] for f in frames.values())
+        meta["tz"] = tz or ("America/New_York" if naive else calendar_tz(cal))
     return BarStore.from_frames(frames, frequency=freq, calendar=cal, meta=meta)
 
 

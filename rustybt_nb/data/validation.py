@@ -340,6 +340,7 @@ def validate_bars(
         otherwise ignored (it is not interchangeable with an unadjusted close). A
         ``price`` column next to ``close`` is dropped: the store derives ``price`` itself.
         Without a ``volume`` column volume is NaN and ``attrs['has_volume']`` is False.
+        ``attrs['naive_minutes']`` tells that minute timestamps were tz-naive (read in ``tz``).
         Other numeric columns are kept as float64 fields under lower-cased names;
         non-numeric ones are dropped (listed in ``attrs['dropped_columns']``).
     symbol:
@@ -416,6 +417,7 @@ def validate_bars(
     # -- timestamps
     raw_idx, _ = _timestamps(df, ctx)
     freq = frequency or infer_frequency(raw_idx)
+    naive_minutes = freq == "minute" and raw_idx.tz is None
     idx = _localize(raw_idx, freq, tz, ctx)
     labels = idx
 
@@ -543,5 +545,6 @@ def validate_bars(
         "close_only": close_only,
         "has_volume": has_volume,
         "dropped_columns": [str(c) for c in dropped],
+        "naive_minutes": naive_minutes,
     }
     return out
