@@ -172,7 +172,7 @@ def test_top_level_names():
     assert isinstance(TradingAlgorithm, type) and callable(run_algorithm)
 
 
-# DESIGN section 2, public paths (the notebook layer included).
+# The public import paths of the README (the notebook layer included).
 PUBLIC_API = {
     "rustybt_nb": ["TradingAlgorithm", "Backtest", "run_algorithm", "setup_notebook", "load_ipython_extension"],
     "rustybt_nb.analytics": ["setup_notebook", "load_ipython_extension", "plot_result", "plot_order_timeline",

@@ -15,8 +15,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from rustybt_nb import api
-from rustybt_nb import Backtest, TradingAlgorithm, run_algorithm
+from rustybt_nb import Backtest, TradingAlgorithm, api, run_algorithm
 from rustybt_nb.data import load_sample
 from rustybt_nb.finance.commission import PerShare
 from rustybt_nb.finance.execution import BracketOrder, MarketOrder

@@ -1,4 +1,4 @@
-"""Fill timing and fill prices (DESIGN.md §3): the "ohlc" and "close" fill models,
+"""Fill timing and fill prices (README: simulation semantics): the "ohlc" and "close" fill models,
 partial fills under a volume cap, slippage prices and commissions.
 
 Every scenario is a scripted strategy on a few hand-made daily bars; the expected
@@ -626,7 +626,7 @@ class TestManyRestingOrders:
 
 # =========================================================================== property: a reference matcher
 def _reference_fill(kind, buy, level, later, close_model):
-    """First (bar, price) at which the DESIGN.md table fills one order, or None.
+    """First (bar, price) at which the fill table of the README's semantics fills one order, or None.
     ``later`` are the bars after the placing bar (numbered from 1)."""
     for n, (o, h, lo, c) in enumerate(later, start=1):
         if close_model:

@@ -1,4 +1,4 @@
-"""Ledger and results (DESIGN.md §2, §5): positions and their cost basis, realised
+"""Ledger and results (README: API at a glance, results): positions and their cost basis, realised
 pnl, round-trip trades, the per-session perf frame, recorded values, logs, metrics,
 save/load, the text summary, and the partial result of a strategy that raises.
 

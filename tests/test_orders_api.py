@@ -1,4 +1,4 @@
-"""The order API a running strategy uses (DESIGN.md §2, §3): tickets, argument
+"""The order API a running strategy uses (README: API at a glance, simulation semantics): tickets, argument
 validation, unknown assets, sizing helpers, open-order queries, cancel, modify,
 statuses and their event history, and time in force.
 

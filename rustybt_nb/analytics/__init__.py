@@ -15,7 +15,7 @@ Names (each loaded on first use, so importing this package is cheap):
   ``result.plot_trailing_stops()``);
 - :func:`partial_fills`, :func:`partial_fill_table`, :func:`orders_table` -- tables.
 
-The engine never imports this package (DESIGN section 6).
+The engine never imports this package (see docs/architecture.md).
 """
 
 from __future__ import annotations
