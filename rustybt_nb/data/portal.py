@@ -24,8 +24,7 @@ import pandas as pd
 from ..assets import Asset
 from ..errors import HistoryWindowError, did_you_mean
 from .bar_store import BarStore
-
-_FREQS = {"1d": "daily", "d": "daily", "daily": "daily", "1m": "minute", "m": "minute", "minute": "minute"}
+from .validation import FREQUENCY_ALIASES, normalize_frequency
 
 
 def _make_series_factory():
@@ -238,9 +237,12 @@ class BarData:
                 raise TypeError(f"`bar_count` must be an int, got {bar_count!r}")
         if bar_count < 1:
             raise ValueError(f"`bar_count` must be >= 1, got {bar_count}")
-        freq = _FREQS.get(frequency)
+        freq = FREQUENCY_ALIASES.get(frequency)  # ('1d' and '1m' as written: one lookup)
         if freq is None:
-            raise ValueError(f"`frequency` must be '1d' or '1m', got {frequency!r}")
+            try:
+                freq = normalize_frequency(frequency)
+            except ValueError:
+                raise ValueError(f"`frequency` must be '1d' or '1m', got {frequency!r}") from None
         if freq == "minute" and self._store.frequency == "daily":
             raise HistoryWindowError(
                 "minute history ('1m') needs minute data, but this backtest runs on daily bars; "

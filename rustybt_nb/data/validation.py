@@ -38,7 +38,8 @@ SYMBOL_COLUMNS = ("symbol", "ticker", "asset")
 _ADJ_CLOSE = {"adj_close", "adjclose", "adjusted_close", "adj_close_price"}
 _SHOW_ROWS = 10
 
-_FREQ_ALIASES = {
+#: Every spelling of a bar frequency the package accepts (data frequency, history windows).
+FREQUENCY_ALIASES = {
     "daily": "daily", "day": "daily", "d": "daily", "1d": "daily",
     "minute": "minute", "min": "minute", "m": "minute", "1m": "minute", "1min": "minute", "1t": "minute",
 }
@@ -49,8 +50,8 @@ def normalize_frequency(frequency: str | None) -> str | None:
     if frequency is None:
         return None
     key = str(frequency).strip().lower()
-    if key in _FREQ_ALIASES:
-        return _FREQ_ALIASES[key]
+    if key in FREQUENCY_ALIASES:
+        return FREQUENCY_ALIASES[key]
     raise ValueError(
         f"`frequency`={frequency!r} is not understood; use 'daily' or 'minute' "
         f"(or None to infer it from the timestamps).{did_you_mean(key, ['daily', 'minute'])}"
