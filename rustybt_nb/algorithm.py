@@ -98,8 +98,9 @@ class Params(dict):
 
     The string keys are mirrored in the instance's own ``__dict__``, so an attribute read
     finds them directly instead of failing over to ``__getattr__``: strategies read their
-    parameters on every bar. Every mutating dict method re-mirrors. Keys named like a dict method (``items``, ``get``...) read
-    only by subscript; ``__getattr__`` still answers names that are not parameters."""
+    parameters on every bar. Every mutating dict method re-mirrors. Keys named like a dict
+    method (``items``, ``get``...) read only by subscript; ``__getattr__`` still answers
+    names that are not parameters."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

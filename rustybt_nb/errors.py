@@ -22,10 +22,6 @@ class DataValidationError(RustyBTError, ValueError):
     """Input bars that cannot be simulated (missing columns, NaN, high < low, ...)."""
 
 
-class UnsupportedOrder(RustyBTError, ValueError):
-    """An order call that is malformed (programmer error)."""
-
-
 class HistoryWindowError(RustyBTError, ValueError):
     """A ``data.history`` request that the data cannot serve."""
 

@@ -26,6 +26,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .finance.order import OrderEvent
+from .formatting import TEXT, number, order_description, percent, time_text
 
 FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs", "prices")
 PERF_COLUMNS = ["portfolio_value", "returns", "pnl", "cash", "positions_value"]
@@ -209,21 +211,25 @@ class BacktestResult:
                                        & all_events["reason"].str.contains("trail_", regex=False), "order_id"])
         tz = self._exchange_tz()
         events = list(ev.itertuples(index=False))
-        descs = [_style_text(orders.loc[e.order_id], e.limit, e.stop, show_trail=e.order_id not in retrailed)
-                 for e in events]
+        descs = []
+        for e in events:  # the order as it stood after each event (limit and stop from the event row)
+            o = orders.loc[e.order_id]
+            trail = (math.nan, math.nan) if e.order_id in retrailed else (o["trail_amount"], o["trail_percent"])
+            descs.append(order_description(o["style"], o["role"], e.limit, e.stop, *trail))
         width = max([22, *map(len, descs)])
         rows: list[tuple[Any, int, str]] = []
         for k, (e, desc) in enumerate(zip(events, descs)):
             side = "buy " if e.amount > 0 else "sell"
             fill = f"{e.qty:+g} @ {e.price:.2f}" if e.qty == e.qty else ""
-            line = f"{_d(e.dt, tz)}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<{width}} {e.kind:<13} " \
+            when = time_text(e.dt, tz, na="?")
+            line = f"{when}  #{e.order_id:<3} {side} {abs(e.amount):<5g} {desc:<{width}} {e.kind:<13} " \
                    f"{fill:<16} {e.reason}"
             rows.append((e.dt, k, line.rstrip()))
         trades = self.trades[~self.trades["is_open"]] if len(self.trades) else self.trades
         for t in trades.itertuples(index=False):
             if order_ids is not None and not set(t.order_ids) & set(order_ids):
                 continue
-            line = (f"{_d(t.exit_dt, tz)}  trade closed: {t.direction} {t.size:g} {t.asset} "
+            line = (f"{time_text(t.exit_dt, tz, na='?')}  trade closed: {t.direction} {t.size:g} {t.asset} "
                     f"{t.entry_price:.2f} -> {t.exit_price:.2f}, pnl {t.pnl:+.2f}, net {t.net_pnl:+.2f}")
             rows.append((t.exit_dt, len(rows) + 10**9, line))
         rows.sort(key=lambda r: (r[0], r[1]))
@@ -236,16 +242,17 @@ class BacktestResult:
         st = self.orders["status"].value_counts() if len(self.orders) else pd.Series(dtype=int)
         counts = ", ".join(f"{k} {v}" for k, v in st.items()) or "none"
         synth = ", synthetic minute bars" if s.get("synthetic") else ""
+        start, end = (time_text(s.get(k), tz, na="?") for k in ("start", "end"))
+        num, pct = partial(number, **TEXT), partial(percent, **TEXT)
         lines = [
             f"Backtest {s.get('algorithm', '?')} on {', '.join(s.get('symbols', []))} "
-            f"({s.get('frequency')}{synth}), {_d(s.get('start'), tz)} -> {_d(s.get('end'), tz)}, "
-            f"{int(m['sessions'])} sessions",
-            f"  capital {m['start_value']:,.2f} -> {m['end_value']:,.2f}   total return {_pct(m['total_return'])}"
-            f"   CAGR {_pct(m['cagr'])}",
-            f"  Sharpe {_num(m['sharpe'])}   Sortino {_num(m['sortino'])}   max drawdown {_pct(m['max_drawdown'])}"
-            f"   exposure {_pct(m['exposure'])}",
-            f"  trades {int(m['trade_count'])}{_open_trades(self.trades)}   win rate {_pct(m['win_rate'])}"
-            f"   profit factor {_num(m['profit_factor'])}   commission {m['total_commission']:,.2f}",
+            f"({s.get('frequency')}{synth}), {start} -> {end}, {int(m['sessions'])} sessions",
+            f"  capital {num(m['start_value'])} -> {num(m['end_value'])}   total return {pct(m['total_return'])}"
+            f"   CAGR {pct(m['cagr'])}",
+            f"  Sharpe {num(m['sharpe'])}   Sortino {num(m['sortino'])}   max drawdown {pct(m['max_drawdown'])}"
+            f"   exposure {pct(m['exposure'])}",
+            f"  trades {int(m['trade_count'])}{_open_trades(self.trades)}   win rate {pct(m['win_rate'])}"
+            f"   profit factor {num(m['profit_factor'])}   commission {num(m['total_commission'])}",
             f"  orders {len(self.orders)} ({counts}), fills {len(self.fills)}",
             f"  fill model {s.get('fill_model')}, slippage {s.get('slippage')}, commission {s.get('commission')}",
         ]
@@ -365,45 +372,9 @@ def _need_pyarrow() -> None:
                           "(or pip install 'rustybt_nb[parquet]')") from None
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{x * 100:.2f}%"
-
-
-def _num(x: float) -> str:
-    return "n/a" if x != x else ("inf" if math.isinf(x) else f"{x:.2f}")
-
-
-def _d(ts: Any, tz: Any = None) -> str:
-    """A date, or for an intraday time ``YYYY-MM-DD HH:MM`` in ``tz`` (with its abbreviation)."""
-    if ts is None:
-        return "?"
-    ts = pd.Timestamp(ts)
-    if ts == ts.normalize():
-        return str(ts.date())
-    if tz is not None and ts.tzinfo is not None:
-        return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
-    return str(ts)
-
-
 def _open_trades(trades: pd.DataFrame) -> str:
     """`` (+1 open)`` when round trips are still open at the end (the metrics count closed ones)."""
     n = int(trades["is_open"].sum()) if len(trades) else 0
     return f" (+{n} open)" if n else ""
 
 
-def _style_text(o: pd.Series, limit: float, stop: float, show_trail: bool = True) -> str:
-    """``[role] style [limit] [stop] [trail]`` of order row ``o``, with the given limit and stop."""
-    style = o["style"]
-    parts = [style.replace("_", " ")]
-    role = o.get("role")
-    if isinstance(role, str) and role:
-        parts.insert(0, role.replace("_", "-"))
-    if limit == limit and style in ("limit", "stop_limit"):
-        parts.append(f"{limit:g}")
-    if stop == stop and style in ("stop", "stop_limit"):
-        parts.append(f"{stop:g}")
-    if show_trail and o["trail_amount"] == o["trail_amount"]:
-        parts.append(f"trail {o['trail_amount']:g}")
-    if show_trail and o["trail_percent"] == o["trail_percent"]:
-        parts.append(f"trail {o['trail_percent']:.1%}")
-    return " ".join(parts)

@@ -16,6 +16,7 @@ from rustybt_nb.data import from_frame, load_sample
 from rustybt_nb.finance.execution import BracketOrder, MarketOrder, TrailingStopOrder
 from rustybt_nb.finance.order import OrderEvent
 from rustybt_nb.finance.slippage import VolumeShareSlippage
+from rustybt_nb.formatting import escape, short_number
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert(2)</script>"
@@ -142,11 +143,11 @@ def test_order_html_shows_status_levels_legs_and_events(result):
     assert f"Order #{entry.id} buy 50 AAPL" in text and "filled" in text
     assert "children " + ", ".join(f"#{i}" for i in entry.child_ids) in text
     for e in entry.events:
-        assert disp._esc(e.reason) in html
+        assert escape(e.reason) in html
     stop_leg = next(o for o in children if o.stop is not None)
     leg_text = text_of(disp.order_html(stop_leg))
     assert f"parent #{entry.id}" in leg_text and "one-cancels-other with #" in leg_text
-    assert "sell" in leg_text and disp._level(stop_leg.stop) in leg_text
+    assert "sell" in leg_text and short_number(stop_leg.stop) in leg_text
     assert "submitted" in leg_text or "held" in leg_text
 
 

@@ -19,12 +19,13 @@ under the result it returns.
 
 from __future__ import annotations
 
-import html
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
+from ..finance.order import STATUS_NAMES
+from ..formatting import NA, escape, is_missing, number, percent, role_text, short_number, time_text
 from .style import STATUS_COLORS
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "views_for",
 ]
 
-_STATUS_ORDER = ("open", "held", "triggered", "partial", "filled", "canceled", "rejected", "expired")
-_NA = "\N{EN DASH}"  # shown for missing values
 _MAX_ORDER_ROWS = 10
 _MAX_LOG_LINES = 10
 _MAX_EVENTS = 60
@@ -52,61 +51,10 @@ _LABEL = "text-align: left; padding: 1px 6px 1px 0; color: #555"
 _MUTED = "color: #666"
 
 
-# ====================================================================== formatting helpers
-def _esc(value: Any) -> str:
-    """HTML-escaped text of any value (quotes too, so it is safe inside attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _missing(x: Any) -> bool:
-    if x is None:
-        return True
-    try:
-        return bool(x != x)  # NaN / NaT
-    except (TypeError, ValueError):
-        return False
-
-
-def _num(x: Any, fmt: str = "{:,.2f}") -> str:
-    if _missing(x):
-        return _NA
-    x = float(x)
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    return fmt.format(x)
-
-
-def _pct(x: Any) -> str:
-    return _num(x, "{:.2%}")
-
-
-def _qty(x: Any) -> str:
-    if _missing(x):
-        return _NA
-    x = float(x)
-    return f"{x:,.0f}" if x == int(x) else f"{x:,.4g}"
-
-
-def _date(ts: Any) -> str:
-    """A timestamp as text: the date alone at midnight, else date and time."""
-    if _missing(ts):
-        return _NA
-    try:
-        import pandas as pd
-
-        t = pd.Timestamp(ts)
-    except (TypeError, ValueError):
-        return str(ts)
-    if t.tzinfo is None and t == t.normalize():
-        return t.strftime("%Y-%m-%d")
-    if t.tzinfo is not None:
-        return t.strftime("%Y-%m-%d %H:%M %Z")
-    return t.strftime("%Y-%m-%d %H:%M")
-
-
+# ====================================================================== html pieces
 def _badge(text: str, color: str) -> str:
     return (f'<span style="display: inline-block; padding: 0 6px; margin-left: 6px; border-radius: 8px; '
-            f'font-size: 11px; color: #fff; background: {color}">{_esc(text)}</span>')
+            f'font-size: 11px; color: #fff; background: {color}">{escape(text)}</span>')
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[int] = ()) -> str:
@@ -124,23 +72,24 @@ def _symbol(asset: Any) -> str:
 
 
 # ====================================================================== result
+_COUNT = partial(number, decimals=0)
 _METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("start_value", "Start value", _num),
-    ("end_value", "End value", _num),
-    ("total_return", "Total return", _pct),
-    ("cagr", "CAGR", _pct),
-    ("annual_volatility", "Volatility (ann.)", _pct),
-    ("sharpe", "Sharpe", lambda x: _num(x, "{:.2f}")),
-    ("sortino", "Sortino", lambda x: _num(x, "{:.2f}")),
-    ("max_drawdown", "Max drawdown", _pct),
-    ("max_drawdown_duration", "Longest drawdown (sessions)", lambda x: _num(x, "{:,.0f}")),
-    ("exposure", "Exposure", _pct),
-    ("trade_count", "Trades", lambda x: _num(x, "{:,.0f}")),
-    ("win_rate", "Win rate", _pct),
-    ("profit_factor", "Profit factor", lambda x: _num(x, "{:.2f}")),
-    ("avg_trade_pnl", "Avg trade P&L", _num),
-    ("total_commission", "Commission", _num),
-    ("sessions", "Sessions", lambda x: _num(x, "{:,.0f}")),
+    ("start_value", "Start value", number),
+    ("end_value", "End value", number),
+    ("total_return", "Total return", percent),
+    ("cagr", "CAGR", percent),
+    ("annual_volatility", "Volatility (ann.)", percent),
+    ("sharpe", "Sharpe", number),
+    ("sortino", "Sortino", number),
+    ("max_drawdown", "Max drawdown", percent),
+    ("max_drawdown_duration", "Longest drawdown (sessions)", _COUNT),
+    ("exposure", "Exposure", percent),
+    ("trade_count", "Trades", _COUNT),
+    ("win_rate", "Win rate", percent),
+    ("profit_factor", "Profit factor", number),
+    ("avg_trade_pnl", "Avg trade P&L", number),
+    ("total_commission", "Commission", number),
+    ("sessions", "Sessions", _COUNT),
 )
 
 
@@ -149,11 +98,11 @@ def _metrics_table(metrics: Any) -> str:
     seen = set()
     for key, label, fmt in _METRICS:
         if key in metrics.index:
-            cells.append((_esc(label), _esc(fmt(metrics[key]))))
+            cells.append((escape(label), escape(fmt(metrics[key]))))
             seen.add(key)
     for key in metrics.index:  # metrics added to the engine later still show up
         if key not in seen:
-            cells.append((_esc(str(key).replace("_", " ").capitalize()), _esc(_num(metrics[key]))))
+            cells.append((escape(str(key).replace("_", " ").capitalize()), escape(number(metrics[key]))))
     per_row = 4
     rows = []
     for i in range(0, len(cells), per_row):
@@ -167,8 +116,8 @@ def _status_counts(orders: Any) -> list[tuple[str, int]]:
     if not len(orders):
         return []
     counts = orders["status"].astype(str).value_counts()
-    known = [(s, int(counts[s])) for s in _STATUS_ORDER if s in counts.index]
-    other = sorted((str(s), int(n)) for s, n in counts.items() if s not in _STATUS_ORDER)
+    known = [(s, int(counts[s])) for s in STATUS_NAMES if s in counts.index]
+    other = sorted((str(s), int(n)) for s, n in counts.items() if s not in STATUS_NAMES)
     return known + other
 
 
@@ -179,12 +128,12 @@ def _short_repr(value: Any, limit: int = 80) -> str:
 
 
 def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value)
+    return "" if is_missing(value) else str(value)
 
 
 def _side(amount: Any) -> str:
-    if _missing(amount):
-        return _NA
+    if is_missing(amount):
+        return NA
     return "buy" if float(amount) > 0 else "sell"
 
 
@@ -197,13 +146,14 @@ def _orders_preview(orders: Any) -> str:
     for o in head.to_dict("records"):
         amount, filled = o.get("amount"), o.get("filled")
         cells = [o.get("id"), o.get("asset"), _side(amount), str(o.get("style") or "").replace("_", " "),
-                 _qty(None if _missing(amount) else abs(amount)), _qty(None if _missing(filled) else abs(filled)),
-                 _num(o.get("avg_fill_price")), o.get("status"), _text(o.get("tag")), _text(o.get("reason"))]
-        rows.append([_esc(c) for c in cells])
+                 short_number(None if is_missing(amount) else abs(amount)),
+                 short_number(None if is_missing(filled) else abs(filled)), number(o.get("avg_fill_price")),
+                 o.get("status"), _text(o.get("tag")), _text(o.get("reason"))]
+        rows.append([escape(c) for c in cells])
     more = f" (first {_MAX_ORDER_ROWS} of {n})" if n > _MAX_ORDER_ROWS else ""
     table = _table(["id", "asset", "side", "style", "amount", "filled", "avg price", "status", "tag", "reason"],
                    rows, right=(0, 4, 5, 6))
-    return (f'<details><summary style="cursor: pointer">Orders{_esc(more)}</summary>{table}'
+    return (f'<details><summary style="cursor: pointer">Orders{escape(more)}</summary>{table}'
             f'<div style="{_MUTED}">all orders: <code>result.orders</code> or <code>result.orders_table()'
             f'</code>; events: <code>result.order_log_text()</code></div></details>')
 
@@ -213,11 +163,11 @@ def _logs_preview(logs: Any) -> str:
     if not n:
         return ""
     tail = logs.tail(_MAX_LOG_LINES)
-    lines = [f"{_date(r['dt'])}  {str(r['level']).upper():<7} {r['message']}" for r in tail.to_dict("records")]
+    lines = [f"{time_text(r['dt'])}  {str(r['level']).upper():<7} {r['message']}" for r in tail.to_dict("records")]
     more = f" (last {_MAX_LOG_LINES} of {n} lines)" if n > _MAX_LOG_LINES else f" ({n} lines)"
     text = "\n".join(lines)
-    return (f'<details><summary style="cursor: pointer">Log{_esc(more)}</summary>'
-            f'<pre style="font-size: 12px; margin: 4px 0">{_esc(text)}</pre></details>')
+    return (f'<details><summary style="cursor: pointer">Log{escape(more)}</summary>'
+            f'<pre style="font-size: 12px; margin: 4px 0">{escape(text)}</pre></details>')
 
 
 def result_html(result: Any) -> str:
@@ -239,27 +189,27 @@ def result_html(result: Any) -> str:
     if info.get("completed") is False:
         badges += _badge("stopped early", "#d62728")
     header = (f'<div style="font-size: 15px; margin-bottom: 2px"><b>Backtest</b> '
-              f'<code>{_esc(s.get("algorithm", "?"))}</code> on <b>{_esc(shown_symbols or "?")}</b>{badges}</div>'
-              f'<div style="{_MUTED}">{_esc(_date(s.get("start")))} → {_esc(_date(s.get("end")))} · '
-              f'{_esc(s.get("frequency", "?"))} bars · {_esc(_num(info.get("bars"), "{:,.0f}"))} bars simulated'
-              f' · calendar {_esc(s.get("calendar") or _NA)}</div>')
+              f'<code>{escape(s.get("algorithm", "?"))}</code> on <b>{escape(shown_symbols or "?")}</b>{badges}</div>'
+              f'<div style="{_MUTED}">{escape(time_text(s.get("start")))} → {escape(time_text(s.get("end")))} · '
+              f'{escape(s.get("frequency", "?"))} bars · {escape(_COUNT(info.get("bars")))} bars simulated'
+              f' · calendar {escape(s.get("calendar") or NA)}</div>')
     error = ""
     if info.get("error"):
-        error = (f'<div style="color: #d62728; margin: 4px 0">The strategy raised {_esc(info["error"])}; '
+        error = (f'<div style="color: #d62728; margin: 4px 0">The strategy raised {escape(info["error"])}; '
                  f'these numbers cover the bars before it.</div>')
     counts = _status_counts(result.orders)
     if counts:
-        parts = " · ".join(f'<span style="color: {STATUS_COLORS.get(st, "#333")}">{_esc(st)}</span> {n}'
+        parts = " · ".join(f'<span style="color: {STATUS_COLORS.get(st, "#333")}">{escape(st)}</span> {n}'
                            for st, n in counts)
         orders_line = f"<b>{len(result.orders)}</b> orders: {parts} · <b>{len(result.fills)}</b> fills"
     else:
         orders_line = "no orders"
     params = s.get("params") or {}
     params_text = ", ".join(f"{k}={_short_repr(v)}" for k, v in params.items())
-    settings_line = (f'capital {_esc(_num(s.get("capital_base")))} · fill model {_esc(s.get("fill_model", "?"))}'
-                     f' · slippage {_esc(s.get("slippage", "?"))} · commission {_esc(s.get("commission", "?"))}')
+    settings_line = (f'capital {escape(number(s.get("capital_base")))} · fill model {escape(s.get("fill_model", "?"))}'
+                     f' · slippage {escape(s.get("slippage", "?"))} · commission {escape(s.get("commission", "?"))}')
     if params_text:
-        settings_line += f" · params <code>{_esc(params_text)}</code>"
+        settings_line += f" · params <code>{escape(params_text)}</code>"
     views = ("<code>result.plot()</code> equity &amp; drawdown · <code>result.plot_order_timeline()</code> "
              "order lifecycles · <code>result.plot_trailing_stops()</code> trailing stops on price · "
              "<code>result.partial_fills()</code> fills in slices · <code>result.orders_table()</code>")
@@ -274,18 +224,10 @@ def result_html(result: Any) -> str:
 
 
 # ====================================================================== order
-def _level(x: Any) -> str:
-    """A price with up to 4 decimals, trailing zeros dropped (65.6065, 210.5, 12)."""
-    if _missing(x):
-        return _NA
-    text = f"{float(x):,.4f}".rstrip("0").rstrip(".")
-    return text if text not in ("-0", "") else "0"
-
-
 def _event_row(e: Any) -> list[str]:
-    qty = "" if _missing(e.qty) else f"{'+' if float(e.qty) > 0 else '-'}{_qty(abs(float(e.qty)))} @ {_level(e.price)}"
+    qty = "" if is_missing(e.qty) else f"{short_number(e.qty, signed=True)} @ {short_number(e.price)}"
     move = f"{e.status_before or 'new'} → {e.status_after}"
-    return [_esc(e.seq), _esc(_date(e.dt)), _esc(e.kind), _esc(move), _esc(qty), _esc(e.reason)]
+    return [escape(e.seq), escape(time_text(e.dt)), escape(e.kind), escape(move), escape(qty), escape(e.reason)]
 
 
 def order_html(order: Any) -> str:
@@ -296,24 +238,27 @@ def order_html(order: Any) -> str:
     amount = float(order.amount)
     side = "buy" if amount > 0 else "sell"
     style = str(order.style or "").replace("_", " ")
-    role = f" ({str(order.role).replace('_', '-')})" if getattr(order, "role", None) else ""
-    header = (f'<div style="font-size: 14px"><b>Order #{_esc(order.id)}</b> {_esc(side)} '
-              f'{_esc(_qty(abs(amount)))} <b>{_esc(_symbol(order.asset))}</b> · {_esc(style)}{_esc(role)}'
+    role = role_text(getattr(order, "role", None))
+    role = f" ({role})" if role else ""
+    header = (f'<div style="font-size: 14px"><b>Order #{escape(order.id)}</b> {escape(side)} '
+              f'{escape(short_number(abs(amount)))} <b>{escape(_symbol(order.asset))}</b> · '
+              f'{escape(style)}{escape(role)}'
               f'{_badge(status, STATUS_COLORS.get(status, "#333"))}</div>')
     avg = order.avg_fill_price if getattr(order, "filled", 0) else None
     fields: list[tuple[str, str]] = [
-        ("amount", _qty(amount)), ("filled", _qty(order.filled)), ("open", _qty(amount - float(order.filled))),
-        ("avg fill price", _level(avg)), ("limit", _level(order.limit)), ("stop", _level(order.stop)),
+        ("amount", short_number(amount)), ("filled", short_number(order.filled)),
+        ("open", short_number(amount - float(order.filled))),
+        ("avg fill price", short_number(avg)), ("limit", short_number(order.limit)), ("stop", short_number(order.stop)),
     ]
-    if not _missing(getattr(order, "trail_amount", None)):
-        fields.append(("trail amount", _level(order.trail_amount)))
-    if not _missing(getattr(order, "trail_percent", None)):
-        fields.append(("trail percent", _pct(order.trail_percent)))
-    if not _missing(getattr(order, "limit_offset", None)):
-        fields.append(("limit offset", _level(order.limit_offset)))
-    fields += [("time in force", str(getattr(order, "tif", "") or _NA)),
-               ("created", _date(getattr(order, "created", None))),
-               ("commission", _num(getattr(order, "commission", None)))]
+    if not is_missing(getattr(order, "trail_amount", None)):
+        fields.append(("trail amount", short_number(order.trail_amount)))
+    if not is_missing(getattr(order, "trail_percent", None)):
+        fields.append(("trail percent", percent(order.trail_percent)))
+    if not is_missing(getattr(order, "limit_offset", None)):
+        fields.append(("limit offset", short_number(order.limit_offset)))
+    fields += [("time in force", str(getattr(order, "tif", "") or NA)),
+               ("created", time_text(getattr(order, "created", None))),
+               ("commission", number(getattr(order, "commission", None)))]
     tag = getattr(order, "tag", None)
     if tag is not None:
         fields.append(("tag", str(tag)))
@@ -327,13 +272,13 @@ def order_html(order: Any) -> str:
     if order.oco_ids:
         legs.append("one-cancels-other with " + ", ".join(f"#{i}" for i in order.oco_ids))
     fields.append(("legs", "; ".join(legs) if legs else "none"))
-    props = "".join(f'<tr><td style="{_LABEL}">{_esc(k)}</td><td style="{_TD}">{_esc(v)}</td></tr>'
+    props = "".join(f'<tr><td style="{_LABEL}">{escape(k)}</td><td style="{_TD}">{escape(v)}</td></tr>'
                     for k, v in fields)
     events = list(order.events or [])
     if len(events) > _MAX_EVENTS:
         head, tail = events[:40], events[-(_MAX_EVENTS - 40):]
         gap = ["", "", "…", f"{len(events) - len(head) - len(tail)} more events (see order.events)", "", ""]
-        rows = [_event_row(e) for e in head] + [[_esc(c) for c in gap]] + [_event_row(e) for e in tail]
+        rows = [_event_row(e) for e in head] + [[escape(c) for c in gap]] + [_event_row(e) for e in tail]
     else:
         rows = [_event_row(e) for e in events]
     ev_table = _table(["#", "time", "event", "status", "fill", "reason"], rows, right=(0,)) if rows \

@@ -7,29 +7,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..formatting import (
+    TEXT,
+    escape,
+    is_daily,
+    is_missing,
+    number,
+    order_description,
+    percent,
+    short_number,
+    time_labels,
+)
 from ._deps import require_plotly, require_subplots
 from .style import (
     BUY_COLOR,
     DRAWDOWN_COLOR,
     EQUITY_COLOR,
+    HOVER_WIDTH,
     PRICE_COLOR,
     SELL_COLOR,
     apply_layout,
     envelope,
-    esc,
-    esc_wrapped,
     fills_with_events,
-    is_daily,
-    is_missing,
     marker_sizes,
     most_traded,
     naive_times,
-    num,
-    order_kind_text,
     resolve_asset,
     scatter_class,
-    signed,
-    time_labels,
 )
 
 
@@ -79,12 +83,12 @@ def plot_result(result: Any, asset: Any = None, height: int | None = None, title
     if with_price:
         px, close = envelope(naive_times(prices["dt"]), prices["close"].to_numpy(dtype=float))
         cls = scatter_class(go, len(close))
-        fig.add_trace(cls(x=px, y=close, mode="lines", name=f"{esc(symbol)} close",
+        fig.add_trace(cls(x=px, y=close, mode="lines", name=f"{escape(symbol)} close",
                           line={"color": PRICE_COLOR, "width": 1.2},
-                          hovertemplate="%{y:,.4~f}<extra>" + esc(symbol) + " close</extra>"), row=3, col=1)
+                          hovertemplate="%{y:,.4~f}<extra>" + escape(symbol) + " close</extra>"), row=3, col=1)
         for trace in _fill_traces(go, result, symbol):
             fig.add_trace(trace, row=3, col=1)
-        fig.update_yaxes(title_text=f"{esc(symbol)} price", row=3, col=1)
+        fig.update_yaxes(title_text=f"{escape(symbol)} price", row=3, col=1)
 
     fig.update_xaxes(showspikes=True, spikemode="across", spikethickness=1, spikecolor="#999999",
                      spikedash="dot")
@@ -102,7 +106,7 @@ def _fill_traces(go: Any, result: Any, symbol: str) -> list[Any]:
     fills = fills_with_events(result, fills)
     orders = result.orders
     orders = orders[orders["id"].isin(fills["order_id"].unique())]
-    kinds = {int(o.id): order_kind_text(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
+    kinds = {int(o.id): order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
              for o in orders.itertuples(index=False)}
     tags = {int(o.id): o.tag for o in orders.itertuples(index=False) if not is_missing(o.tag)}
     sizes = marker_sizes(fills["qty"].to_numpy(dtype=float))
@@ -112,11 +116,12 @@ def _fill_traces(go: Any, result: Any, symbol: str) -> list[Any]:
     for oid, qty, price, reason, t in zip(fills["order_id"].to_numpy(), fills["qty"].to_numpy(dtype=float),
                                           fills["price"].to_numpy(dtype=float), fills["reason"].to_numpy(), t_text):
         oid = int(oid)
-        lines = [f"<b>#{oid} {esc(kinds.get(oid, ''))}</b>", f"{t} {signed(qty)} @ {num(price)}"]
+        lines = [f"<b>#{oid} {escape(kinds.get(oid, ''))}</b>",
+                 f"{t} {short_number(qty, signed=True)} @ {short_number(price)}"]
         if not is_missing(reason) and reason:
-            lines.append(esc_wrapped(reason))
+            lines.append(escape(reason, wrap=HOVER_WIDTH))
         if oid in tags:
-            lines.append(f"tag: {esc_wrapped(tags[oid])}")
+            lines.append(f"tag: {escape(tags[oid], wrap=HOVER_WIDTH)}")
         hover.append("<br>".join(lines))
     hover_arr = np.array(hover, dtype=object)
     qty = fills["qty"].to_numpy(dtype=float)
@@ -160,14 +165,11 @@ def _axis_title(x: np.ndarray, result: Any) -> str:
 def _title(result: Any, symbol: str | None) -> str:
     m = result.metrics
 
-    def pct(key: str) -> str:
-        v = m.get(key, np.nan) if hasattr(m, "get") else np.nan
-        return "n/a" if v != v else f"{v:.2%}"
+    def metric(key: str) -> float:
+        return m.get(key, np.nan) if hasattr(m, "get") else np.nan
 
-    sharpe = m.get("sharpe", np.nan) if hasattr(m, "get") else np.nan
     algo = result.settings.get("algorithm")
-    head = f"{esc(algo)}: " if algo else ""
-    on = f" — fills on {esc(symbol)}" if symbol else ""
-    sharpe_text = "n/a" if sharpe != sharpe else f"{sharpe:.2f}"
-    return (f"{head}total return {pct('total_return')}, max drawdown {pct('max_drawdown')}, "
-            f"Sharpe {sharpe_text}{on}")
+    head = f"{escape(algo)}: " if algo else ""
+    on = f" — fills on {escape(symbol)}" if symbol else ""
+    return (f"{head}total return {percent(metric('total_return'), **TEXT)}, "
+            f"max drawdown {percent(metric('max_drawdown'), **TEXT)}, Sharpe {number(metric('sharpe'), **TEXT)}{on}")

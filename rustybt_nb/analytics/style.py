@@ -1,25 +1,21 @@
 """Shared look of the notebook views: colours per order status and event kind, marker
-symbols, a layout helper, and the small text/time helpers the figures and tables share.
+symbols, a layout helper, and the time, asset and frame helpers the figures and tables
+share. How numbers, times, user strings and orders read is :mod:`rustybt_nb.formatting`.
 
 Nothing here imports plotly; :func:`apply_layout` works on a figure it is given.
 """
 
 from __future__ import annotations
 
-import html
 import itertools
-import math
-import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-#: Statuses in which an order is still alive (drawn as segments) and final statuses (drawn as markers).
-LIVE_STATUSES = ("held", "open", "triggered", "partial")
-TERMINAL_STATUSES = ("filled", "canceled", "rejected", "expired")
-ALL_STATUSES = LIVE_STATUSES + TERMINAL_STATUSES
+from ..finance.order import ORDER_STATUS, STATUS_NAMES
+from ..formatting import is_daily
 
 #: One colour per order status, used by every figure and table.
 STATUS_COLORS: dict[str, str] = {
@@ -91,6 +87,9 @@ LEVEL_COLORS: dict[str, str] = {
 #: of minute bars drawn in 0.8 s with SVG, 2.6 s with WebGL at a 2,000-point switch).
 WEBGL_THRESHOLD = 20_000
 
+#: Hover text longer than this many characters is wrapped onto several lines.
+HOVER_WIDTH = 90
+
 TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
@@ -126,72 +125,10 @@ def apply_layout(fig: Any, *, title: str | None = None, height: int | None = Non
     return fig
 
 
-# ---------------------------------------------------------------- text
-def esc(value: Any) -> str:
-    """``value`` as text safe for plotly labels and hover text (which plotly renders as a
-    small HTML subset): ``&``, ``<`` and ``>`` become entities."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=False)
-
-
-def esc_wrapped(value: Any, width: int = 90) -> str:
-    """Like :func:`esc`, with long text wrapped onto several hover lines (``<br>``)."""
-    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-    if len(text) <= width:
-        return html.escape(text, quote=False)
-    return "<br>  ".join(html.escape(line, quote=False) for line in textwrap.wrap(text, width))
-
-
-def num(x: Any, digits: int = 4) -> str:
-    """A price or quantity for labels: up to ``digits`` decimals, trailing zeros dropped."""
-    if x is None or x != x:
-        return ""
-    text = f"{float(x):.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-def signed(x: float) -> str:
-    """A signed quantity: ``+100`` / ``-50``."""
-    return ("+" if x > 0 else "") + num(x)
-
-
 # ---------------------------------------------------------------- orders
 def side_of(amount: float) -> str:
     """``'buy'`` for a positive amount, ``'sell'`` otherwise."""
     return "buy" if amount > 0 else "sell"
-
-
-def is_missing(value: Any) -> bool:
-    """True for None, NaN and NaT."""
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def role_text(role: Any) -> str:
-    """``'stop_loss'`` -> ``'stop-loss'``; '' when the order has no role."""
-    return "" if is_missing(role) or not role else str(role).replace("_", "-")
-
-
-def order_kind_text(style: str, role: Any, limit: float = math.nan, stop: float = math.nan,
-                    trail_amount: float = math.nan, trail_percent: float = math.nan) -> str:
-    """Role and style of an order with its defining prices, e.g. ``'stop-loss stop 150'``,
-    ``'trailing stop 2.5'``, ``'entry limit 290'``."""
-    parts = [role_text(role)] if role_text(role) else []
-    parts.append(str(style).replace("_", " "))
-    if style in ("limit", "stop_limit") and limit == limit:
-        parts.append(num(limit))
-    if style in ("stop", "stop_limit") and stop == stop:
-        parts.append(num(stop))
-    if trail_amount == trail_amount:
-        parts.append(f"trail {num(trail_amount)}")
-    elif trail_percent == trail_percent:
-        parts.append(f"trail {trail_percent:.2%}")
-    return " ".join(p for p in parts if p)
 
 
 # ---------------------------------------------------------------- time
@@ -202,22 +139,6 @@ def naive_times(values: Any) -> np.ndarray:
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
     return idx.to_numpy(dtype="datetime64[ns]")
-
-
-def is_daily(times: np.ndarray) -> bool:
-    """True when every (non-NaT) timestamp is at midnight (daily bars)."""
-    t = times[~np.isnat(times)]
-    return bool(len(t) == 0 or (t.astype("M8[D]") == t).all())
-
-
-def time_labels(times: np.ndarray, daily: bool | None = None) -> list[str]:
-    """Short text of each timestamp: ``2018-01-16`` for daily bars, ``2012-01-04 16:35`` otherwise
-    ('' for NaT)."""
-    if daily is None:
-        daily = is_daily(times)
-    unit = "D" if daily else "m"
-    out = np.datetime_as_string(times.astype(f"M8[{unit}]"), unit=unit)
-    return ["" if s == "NaT" else s.replace("T", " ") for s in out.tolist()]
 
 
 def run_end(result: Any) -> np.datetime64:
@@ -249,11 +170,15 @@ def check_status(status: Any) -> list[str] | None:
     out = []
     for v in values:
         s = str(getattr(v, "value", v)).lower()
-        s = {"cancelled": "canceled", "partially_filled": "partial"}.get(s, s)
-        if s not in ALL_STATUSES:
-            raise ValueError(f"`status`={v!r} is not an order status; use one or a list of {', '.join(ALL_STATUSES)}")
+        s = _STATUS_BY_NAME.get(s, s)
+        if s not in STATUS_NAMES:
+            raise ValueError(f"`status`={v!r} is not an order status; use one or a list of {', '.join(STATUS_NAMES)}")
         out.append(s)
     return out
+
+
+#: ORDER_STATUS member names (``partially_filled``, ``cancelled``) -> the status string.
+_STATUS_BY_NAME = {name.lower(): member._value_ for name, member in ORDER_STATUS.__members__.items()}
 
 
 def check_time(name: str, value: Any) -> np.datetime64:
@@ -322,11 +247,6 @@ def marker_sizes(qty: Iterable[float], smallest: float = 7.0, largest: float = 2
     if not top:
         return np.full(len(q), smallest)
     return smallest + (largest - smallest) * np.sqrt(np.nan_to_num(q) / top)
-
-
-def join_lines(lines: Sequence[str]) -> str:
-    """Hover lines joined with ``<br>``."""
-    return "<br>".join(lines)
 
 
 # ---------------------------------------------------------------- frames

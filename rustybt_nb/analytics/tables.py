@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..formatting import escape, is_daily, is_missing, number, order_description, role_text, short_number, time_labels
 from ._deps import require_styler
 from .style import (
     BUY_COLOR,
@@ -21,13 +23,8 @@ from .style import (
     STATUS_COLORS,
     check_status,
     fills_with_events,
-    is_daily,
-    is_missing,
     naive_times,
-    order_kind_text,
     resolve_asset,
-    role_text,
-    time_labels,
 )
 
 PARTIAL_FILL_COLUMNS = ["order_id", "asset", "slice", "dt", "qty", "price", "bar_volume", "volume_cap",
@@ -43,6 +40,11 @@ TABLE_STYLES = [
     {"selector": "th.index_name", "props": "text-align: left;"},
 ]
 
+
+#: Cell formats: a signed quantity, and a price with cents always and up to 4 decimals (a
+#: price column reads evenly). Missing values stay blank.
+_SIGNED = partial(short_number, signed=True, na="")
+_PRICE = partial(number, decimals=4, min_decimals=2, na="")
 
 _TEXT_STYLER: type | None = None
 
@@ -180,20 +182,20 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
                                         "vwap", "arrival", "slippage (bps)"],
                                index=pd.MultiIndex.from_arrays([[], []], names=["order", "slice"]))
         text = caption or f"No order filled in several slices{where} ({limit_text})."
-        return _styled(display).set_caption(html.escape(text)).set_table_styles(TABLE_STYLES)
+        return _styled(display).set_caption(escape(text)).set_table_styles(TABLE_STYLES)
 
     orders = result.orders.set_index("id")
     ids = table["order_id"].to_numpy()
     labels = {}
     for oid in pd.unique(ids):
         o = orders.loc[oid]
-        kind = order_kind_text(o["style"], o["role"], o["limit"], o["stop"], o["trail_amount"], o["trail_percent"])
+        kind = order_description(o["style"], o["role"], o["limit"], o["stop"], o["trail_amount"], o["trail_percent"])
         labels[oid] = (f"#{oid} {'buy' if o['amount'] > 0 else 'sell'} {abs(o['amount']):g} {o['asset']} {kind} "
                        f"({o['status']})")
     first = table["slice"].to_numpy() == 1
     daily = is_daily(naive_times(table["dt"]))
     display = pd.DataFrame({
-        "dt": _time_text(table["dt"], daily),
+        "dt": time_labels(naive_times(table["dt"]), daily),
         "qty": table["qty"].to_numpy(),
         "price": table["price"].to_numpy(),
         "bar volume": table["bar_volume"].to_numpy(),
@@ -229,16 +231,16 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
 
     styler = _styled(display)
     styler = styler.format(escape="html", subset=["dt"])
-    styler = styler.format(_fmt_signed, subset=["qty", "cum filled", "remaining"])
-    styler = styler.format(_fmt_price, subset=["price", "vwap", "arrival"])
-    styler = styler.format(_fmt_count, subset=["bar volume", "volume cap"])
+    styler = styler.format(_SIGNED, subset=["qty", "cum filled", "remaining"])
+    styler = styler.format(_PRICE, subset=["price", "vwap", "arrival"])
+    styler = styler.format(partial(number, decimals=0, na=""), subset=["bar volume", "volume cap"])
     styler = styler.format(lambda v: "" if v != v else f"{v:+.1f}", subset=["slippage (bps)"])
     styler = styler.format_index(escape="html", axis=0)
     styler = styler.apply(row_css, axis=None)
     styler = styler.map(slip_css, subset=["slippage (bps)"])
     styler = styler.apply_index(lambda s: ["text-align: left; vertical-align: top; font-weight: 500"] * len(s),
                                 axis=0, level=0)
-    return styler.set_caption(html.escape(text)).set_table_styles(TABLE_STYLES)
+    return styler.set_caption(escape(text)).set_table_styles(TABLE_STYLES)
 
 
 # ================================================================ orders
@@ -264,8 +266,8 @@ def orders_table(result: Any, status: str | Iterable[str] | None = None, asset: 
         frame = frame.drop(columns="tag")
     daily = is_daily(naive_times(result.orders["created"])) if len(result.orders) else True
     display = frame.copy()
-    display["created"] = _time_text(frame["created"], daily)
-    display["closed_at"] = _time_text(frame["closed_at"], daily)
+    display["created"] = time_labels(naive_times(frame["created"]), daily)
+    display["closed_at"] = time_labels(naive_times(frame["closed_at"]), daily)
     display = display.rename(columns={"avg_price": "avg price"})
 
     counts = frame["status"].value_counts()
@@ -294,8 +296,8 @@ def orders_table(result: Any, status: str | Iterable[str] | None = None, asset: 
     styler = _styled(display).hide(axis="index")
     styler = styler.format(escape="html", subset=text_cols, na_rep="")
     styler = styler.format(lambda v: f"#{v}", subset=["id"])
-    styler = styler.format(_fmt_signed, subset=["amount", "filled"])
-    styler = styler.format(_fmt_price, subset=["limit", "stop", "avg price"])
+    styler = styler.format(_SIGNED, subset=["amount", "filled"])
+    styler = styler.format(_PRICE, subset=["limit", "stop", "avg price"])
     styler = styler.map(status_css, subset=["status"])
     styler = styler.map(side_css, subset=["side"])
     styler = styler.set_properties(subset=["reason"], **{"text-align": "left", "white-space": "normal",
@@ -303,7 +305,7 @@ def orders_table(result: Any, status: str | Iterable[str] | None = None, asset: 
     styler = styler.set_properties(subset=[c for c in ("asset", "type", "tag", "links") if c in display],
                                    **{"text-align": "left"})
     styler = styler.set_properties(subset=["type", "created", "closed_at"], **{"white-space": "nowrap"})
-    return styler.set_caption(html.escape(text)).set_table_styles(TABLE_STYLES)
+    return styler.set_caption(escape(text)).set_table_styles(TABLE_STYLES)
 
 
 def orders_frame(result: Any, status: str | Iterable[str] | None = None, asset: Any = None) -> pd.DataFrame:
@@ -319,7 +321,7 @@ def orders_frame(result: Any, status: str | Iterable[str] | None = None, asset: 
         orders = orders[orders["status"].isin(statuses)]
     types, links = [], []
     for o in orders.itertuples(index=False):
-        types.append(order_kind_text(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent))
+        types.append(order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent))
         bits = []
         if o.parent_id == o.parent_id:
             bits.append(f"{role_text(o.role) or 'child'} of #{int(o.parent_id)}")
@@ -347,27 +349,3 @@ def orders_frame(result: Any, status: str | Iterable[str] | None = None, asset: 
         "links": np.array(links, dtype=object),
     }).astype({"created": orders["created"].dtype, "closed_at": orders["closed_at"].dtype})
 
-
-# ================================================================ formatting
-def _fmt_signed(v: Any) -> str:
-    if v is None or v != v:
-        return ""
-    if v == 0:
-        return "0"
-    return f"{v:+,.0f}" if float(v).is_integer() else f"{v:+,.4f}".rstrip("0").rstrip(".")
-
-
-def _fmt_price(v: Any) -> str:
-    if v is None or v != v:
-        return ""
-    return f"{v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:,.2f}" if round(v, 2) == v else f"{v:,.4f}"
-
-
-def _fmt_count(v: Any) -> str:
-    if v is None or v != v:
-        return ""
-    return f"{v:,.0f}"
-
-
-def _time_text(values: Any, daily: bool) -> list[str]:
-    return time_labels(naive_times(values), daily)

@@ -15,35 +15,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..finance.order import LIVE_NAMES, TERMINAL_NAMES
+from ..formatting import escape, is_daily, is_missing, order_description, short_number, time_labels
 from ._deps import require_plotly
 from .style import (
     BUY_COLOR,
+    HOVER_WIDTH,
     LINK_COLOR,
-    LIVE_STATUSES,
     OCO_COLOR,
     SELL_COLOR,
     STATUS_COLORS,
-    TERMINAL_STATUSES,
     TERMINAL_SYMBOLS,
     apply_layout,
     check_status,
     check_time,
-    esc,
-    esc_wrapped,
     fills_with_events,
-    is_daily,
-    is_missing,
     marker_sizes,
     naive_times,
-    num,
-    order_kind_text,
     resolve_asset,
     run_end,
     scatter_class,
     side_of,
-    signed,
     time_axis_title,
-    time_labels,
 )
 
 NAT = np.datetime64("NaT", "ns")
@@ -209,7 +202,7 @@ class _TimelineData:
         ev = ev.iloc[pos]
         self.ev_times = naive_times(ev["dt"])
         self.daily = is_daily(self.ev_times)
-        t_text = _time_text(self.ev_times, self.daily)
+        t_text = time_labels(self.ev_times, self.daily)
         compact = len(ids) > COMPACT_ROWS
         self.labels, headers = self._headers(orders, multi_asset, compact)
 
@@ -225,8 +218,8 @@ class _TimelineData:
         times = self.ev_times.view(np.int64).tolist()
         end_i8 = int(end_time.astype("M8[ns]").view(np.int64)) if not np.isnat(end_time) else None
 
-        self.seg: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in LIVE_STATUSES}
-        self.term: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in TERMINAL_STATUSES}
+        self.seg: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in LIVE_NAMES}
+        self.term: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in TERMINAL_NAMES}
         seg, term = self.seg, self.term
         for row in range(n_rows):
             a, b = bounds[row], bounds[row + 1]
@@ -261,17 +254,17 @@ class _TimelineData:
                 "tag", "tif", "child_ids", "oco_ids")
         Row = namedtuple("Row", cols)
         for o in map(Row._make, zip(*(orders[c].tolist() for c in cols))):
-            kind = esc(order_kind_text(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent))
-            side = f"{side_of(o.amount)} {num(abs(o.amount))}"
+            kind = escape(order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent))
+            side = f"{side_of(o.amount)} {short_number(abs(o.amount))}"
             has_parent = o.parent_id == o.parent_id and int(o.parent_id) in row_of
-            asset = f"{esc(_short(o.asset))} " if multi_asset else ""
+            asset = f"{escape(_short(o.asset))} " if multi_asset else ""
             labels.append(f"{'↳ ' if has_parent else ''}#{o.id} {asset}{side} {kind}")
-            lines = [f"<b>#{o.id} {side} {esc(o.asset)} {kind}</b>"]
+            lines = [f"<b>#{o.id} {side} {escape(o.asset)} {kind}</b>"]
             if not is_missing(o.tag):
-                lines.append(f"tag: {esc_wrapped(o.tag)}")
+                lines.append(f"tag: {escape(o.tag, wrap=HOVER_WIDTH)}")
             if not compact:
                 if o.tif and o.tif != "GTC":
-                    lines.append(f"time in force: {esc(o.tif)}")
+                    lines.append(f"time in force: {escape(o.tif)}")
                 if o.parent_id == o.parent_id:
                     lines.append(f"parent: #{int(o.parent_id)}")
                 if _has_ids(o.child_ids):
@@ -289,12 +282,13 @@ class _TimelineData:
         q = fills["qty"].to_numpy(dtype=float)
         self.fill_qty = q
         self.fill_size = marker_sizes(q, 6.0, 16.0)
-        t_text = _time_text(self.fill_x, self.daily)
+        t_text = time_labels(self.fill_x, self.daily)
         slices = (fills.groupby("order_id", sort=False).cumcount().to_numpy() + 1).tolist()
         counts = fills.groupby("order_id", sort=False)["qty"].transform("size").to_numpy().tolist()
         self.fill_hover = np.array([
-            f"<b>#{o} {'partial fill' if k == 'partial_fill' else 'fill'} {signed(qq)} @ {num(p)}</b>"
-            f"{f' (slice {s} of {c})' if c > 1 else ''}<br>{t}: {esc_wrapped(r)}"
+            f"<b>#{o} {'partial fill' if k == 'partial_fill' else 'fill'} {short_number(qq, signed=True)} @ "
+            f"{short_number(p)}</b>"
+            f"{f' (slice {s} of {c})' if c > 1 else ''}<br>{t}: {escape(r, wrap=HOVER_WIDTH)}"
             for o, k, qq, p, s, c, t, r in zip(fills["order_id"].tolist(), fills["event_kind"].tolist(), q.tolist(),
                                                fills["price"].tolist(), slices, counts, t_text,
                                                fills["reason"].tolist())
@@ -430,17 +424,17 @@ def _event_lines(kinds: Sequence[str], qty: np.ndarray, price: np.ndarray, stop:
             if not summarised:
                 idx = [j for j in range(a, b) if kinds[j] == "trailed"]
                 lines.append(f"{t_text[idx[0]]} .. {t_text[idx[-1]]} trailed {trailed} times: stop "
-                             f"{num(stop[idx[0]])} → {num(stop[idx[-1]])}")
+                             f"{short_number(stop[idx[0]])} → {short_number(stop[idx[-1]])}")
                 summarised = True
             continue
         what = k.replace("_", " ")
         if k == "fill" or k == "partial_fill":
-            what += f" {signed(qty[i])} @ {num(price[i])}"
+            what += f" {short_number(qty[i], signed=True)} @ {short_number(price[i])}"
         elif k == "trailed":
-            what += f" → {num(stop[i])}"
+            what += f" → {short_number(stop[i])}"
         elif k == "updated":
-            levels = [f"stop {num(stop[i])}" if stop[i] == stop[i] else "",
-                      f"limit {num(limit[i])}" if limit[i] == limit[i] else ""]
+            levels = [f"stop {short_number(stop[i])}" if stop[i] == stop[i] else "",
+                      f"limit {short_number(limit[i])}" if limit[i] == limit[i] else ""]
             what += " (" + ", ".join(x for x in levels if x) + ")" if any(levels) else ""
         reason = reasons[i]
         if is_missing(reason) or not reason:
@@ -448,20 +442,11 @@ def _event_lines(kinds: Sequence[str], qty: np.ndarray, price: np.ndarray, stop:
             continue
         if compact and len(reason) > COMPACT_REASON:
             reason = reason[: COMPACT_REASON - 1] + "…"
-        lines.append(f"{t_text[i]} {what}: {esc_wrapped(reason)}")
+        lines.append(f"{t_text[i]} {what}: {escape(reason, wrap=HOVER_WIDTH)}")
     if len(lines) > MAX_HOVER_LINES:
         keep = MAX_HOVER_LINES // 2
         lines = [*lines[:keep], f"… {len(lines) - 2 * keep} more events …", *lines[-keep:]]
     return lines
-
-
-def _time_text(times: np.ndarray, daily: bool) -> list[str]:
-    """Text of each time, formatting every distinct value once."""
-    if not len(times):
-        return []
-    uniq, inv = np.unique(times, return_inverse=True)
-    text = time_labels(uniq, daily)
-    return [text[j] for j in inv.ravel()]
 
 
 def _short(text: Any, width: int = 14) -> str:
@@ -473,7 +458,7 @@ def _title(shown: int, total: int, symbol: str | None, statuses: list[str] | Non
     what = f"{shown} orders" if shown == total else f"{shown} of {total} orders"
     bits = [f"Order timeline — {what}"]
     if symbol is not None:
-        bits.append(f"on {esc(symbol)}")
+        bits.append(f"on {escape(symbol)}")
     if statuses:
         bits.append(f"(final status {', '.join(statuses)})")
     if shown > VISIBLE_ROWS:

@@ -12,37 +12,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..finance.order import LIVE_NAMES, TERMINAL_NAMES
+from ..formatting import escape, is_daily, is_missing, order_description, short_number, time_labels
 from ._deps import require_plotly
 from .style import (
     BUY_COLOR,
+    HOVER_WIDTH,
     LEVEL_COLORS,
-    LIVE_STATUSES,
     PRICE_COLOR,
     SELL_COLOR,
     STATUS_COLORS,
     TRAIL_COLOR,
     apply_layout,
     envelope,
-    esc,
-    esc_wrapped,
     fills_with_events,
-    is_daily,
-    is_missing,
     marker_sizes,
     most_traded,
     naive_times,
-    num,
-    order_kind_text,
     resolve_asset,
     run_end,
     scatter_class,
     side_of,
-    signed,
     time_axis_title,
-    time_labels,
 )
 
 TRAILING_STYLES = ("trailing_stop", "trailing_stop_limit")
+#: Final statuses other than filled: a trailing stop that ended this way gets an end marker.
+CLOSED_UNFILLED = tuple(s for s in TERMINAL_NAMES if s != "filled")
 NAT = np.datetime64("NaT", "ns")
 #: Up to this many trailing orders get a trace (and legend entry) each; more share one trace.
 MAX_SEPARATE_TRAILS = 12
@@ -109,13 +105,13 @@ def plot_trailing_stops(result: Any, asset: Any = None, candles: bool = True, ma
 
     n = len(trailing)
     if title is None:
-        title = (f"Trailing stops on {esc(symbol)} — {n} order{'s' if n != 1 else ''}" if n
-                 else f"No trailing-stop orders in this run on {esc(symbol)} — price"
+        title = (f"Trailing stops on {escape(symbol)} — {n} order{'s' if n != 1 else ''}" if n
+                 else f"No trailing-stop orders in this run on {escape(symbol)} — price"
                       + (" and the other orders' levels" if show_orders and len(others) else ""))
     apply_layout(fig, title=title, height=height or 560, hovermode="closest", legend="right")
     x_title = time_axis_title(naive_times(prices["dt"])) if len(prices) else "time"
     fig.update_xaxes(type="date", title_text=x_title, rangeslider_visible=False, showgrid=True, gridcolor="#f0f0f0")
-    fig.update_yaxes(title_text=f"{esc(symbol)} price", showgrid=True, gridcolor="#f0f0f0")
+    fig.update_yaxes(title_text=f"{escape(symbol)} price", showgrid=True, gridcolor="#f0f0f0")
     return fig
 
 
@@ -127,12 +123,12 @@ def _price_traces(go: Any, prices: pd.DataFrame, symbol: str, candles: bool, max
     o, h, lo, c = (prices[f].to_numpy(dtype=float) for f in ("open", "high", "low", "close"))
     has_ohlc = bool(np.nanmax(np.abs(h - lo)) > 0) if len(h) else False
     if candles and len(prices) <= max_candles and has_ohlc:
-        return [go.Candlestick(x=x, open=o, high=h, low=lo, close=c, name=esc(symbol),
+        return [go.Candlestick(x=x, open=o, high=h, low=lo, close=c, name=escape(symbol),
                                increasing={"line": {"color": "#26a69a", "width": 1}},
                                decreasing={"line": {"color": "#ef5350", "width": 1}}, opacity=0.85)]
     x, c = envelope(x, c)  # many bars: each bucket's low and high point, in order
     cls = scatter_class(go, len(x))
-    return [cls(x=x, y=c, mode="lines", name=f"{esc(symbol)} close", line={"color": PRICE_COLOR, "width": 1.2},
+    return [cls(x=x, y=c, mode="lines", name=f"{escape(symbol)} close", line={"color": PRICE_COLOR, "width": 1.2},
                 hovertemplate="%{x}<br>close %{y:,.4~f}<extra></extra>")]
 
 
@@ -157,29 +153,29 @@ def _trailing_traces(go: Any, result: Any, trailing: pd.DataFrame, ev: pd.DataFr
     ended: tuple[list, list, list, list] = ([], [], [], [])
     for k, o in enumerate(trailing.itertuples(index=False)):
         idx = np.asarray(positions.get(o.id, empty), dtype=np.int64)
-        kind = order_kind_text(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
-        head = f"<b>#{o.id} {side_of(o.amount)} {num(abs(o.amount))} {esc(kind)}</b>"
+        kind = order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
+        head = f"<b>#{o.id} {side_of(o.amount)} {short_number(abs(o.amount))} {escape(kind)}</b>"
         if not is_missing(o.tag):
-            head += f"<br>tag: {esc_wrapped(o.tag)}"
+            head += f"<br>tag: {escape(o.tag, wrap=HOVER_WIDTH)}"
         has_stop = idx[~np.isnan(stops[idx])]
         xs = list(t_all[has_stop])
         ys = list(stops[has_stop])
         # a 'trailed' event's reason repeats the level: keep only what it moved from (lighter figures)
-        hs = [f"{head}<br>{t_text[i]} {kinds[i].replace('_', ' ')}: stop {num(stops[i])}"
+        hs = [f"{head}<br>{t_text[i]} {kinds[i].replace('_', ' ')}: stop {short_number(stops[i])}"
               + (_level_note(kinds[i], reasons[i]) if not is_missing(reasons[i]) and reasons[i] else "")
               for i in has_stop]
-        live = len(idx) and after[idx[-1]] in LIVE_STATUSES
+        live = len(idx) and after[idx[-1]] in LIVE_NAMES
         if live and len(xs) and not np.isnat(end_time) and end_time > xs[-1]:
             xs.append(end_time)
             ys.append(ys[-1])
-            hs.append(f"{head}<br>still working at the end of the run: stop {num(ys[-1])}")
+            hs.append(f"{head}<br>still working at the end of the run: stop {short_number(ys[-1])}")
         lim_idx = idx[~np.isnan(limits[idx])] if o.style == "trailing_stop_limit" else idx[:0]
         lx, ly = list(t_all[lim_idx]), list(limits[lim_idx])
-        lh = [f"{head}<br>{t_text[i]} {kinds[i].replace('_', ' ')}: limit {num(limits[i])}" for i in lim_idx]
+        lh = [f"{head}<br>{t_text[i]} {kinds[i].replace('_', ' ')}: limit {short_number(limits[i])}" for i in lim_idx]
         if live and len(lx) and not np.isnat(end_time) and end_time > lx[-1]:
             lx.append(end_time)
             ly.append(ly[-1])
-            lh.append(f"{head}<br>still working at the end of the run: limit {num(ly[-1])}")
+            lh.append(f"{head}<br>still working at the end of the run: limit {short_number(ly[-1])}")
         color = TRAIL_PALETTE[k % len(TRAIL_PALETTE)] if separate else TRAIL_COLOR
         if separate:
             if xs:
@@ -205,14 +201,14 @@ def _trailing_traces(go: Any, result: Any, trailing: pd.DataFrame, ev: pd.DataFr
             if stops[i] == stops[i]:
                 trig[0].append(t_all[i])
                 trig[1].append(stops[i])
-                trig[2].append(f"{head}<br>{t_text[i]} stop {num(stops[i])} reached"
-                               + (f"<br>{esc_wrapped(reasons[i])}" if not is_missing(reasons[i]) else ""))
-        if len(idx) and after[idx[-1]] in ("canceled", "expired", "rejected") and len(has_stop):
+                trig[2].append(f"{head}<br>{t_text[i]} stop {short_number(stops[i])} reached"
+                               + (f"<br>{escape(reasons[i], wrap=HOVER_WIDTH)}" if not is_missing(reasons[i]) else ""))
+        if len(idx) and after[idx[-1]] in CLOSED_UNFILLED and len(has_stop):
             i = idx[-1]
             ended[0].append(t_all[i])
             ended[1].append(stops[has_stop[-1]])
             ended[2].append(f"{head}<br>{t_text[i]} {after[i]}"
-                            + (f": {esc_wrapped(reasons[i])}" if not is_missing(reasons[i]) else ""))
+                            + (f": {escape(reasons[i], wrap=HOVER_WIDTH)}" if not is_missing(reasons[i]) else ""))
             ended[3].append(STATUS_COLORS.get(after[i], "#7f7f7f"))
     if stop_acc[0]:
         cls = scatter_class(go, len(stop_acc[0]))
@@ -265,12 +261,12 @@ def _level_traces(go: Any, others: pd.DataFrame, ev: pd.DataFrame, t_all: np.nda
             continue
         o = info[int(oids[group[0]])]
         role = o.role if not is_missing(o.role) and o.role in ROLE_NAMES else ("entry" if o.child_ids else "other")
-        kind = order_kind_text(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
-        head = f"<b>#{o.id} {side_of(o.amount)} {num(abs(o.amount))} {esc(kind)}</b>"
+        kind = order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
+        head = f"<b>#{o.id} {side_of(o.amount)} {short_number(abs(o.amount))} {escape(kind)}</b>"
         for levels, label in ((stops, "stop"), (limits, "limit")):
             start_i = -1
             for j, i in enumerate(group):
-                live = after[i] in LIVE_STATUSES and levels[i] == levels[i]
+                live = after[i] in LIVE_NAMES and levels[i] == levels[i]
                 same = start_i >= 0 and levels[i] == levels[start_i]
                 if start_i >= 0 and not (live and same):
                     _segment(accs[role], t[start_i], t[i], levels[start_i], head, label, t_text[start_i],
@@ -303,8 +299,9 @@ def _fill_markers(go: Any, result: Any, order_ids: Any, name: str, daily: bool, 
     q = fills["qty"].to_numpy(dtype=float)
     p = fills["price"].to_numpy(dtype=float)
     t_text = time_labels(x, daily)
-    hover = [f"<b>#{int(o)} {'partial fill' if k == 'partial_fill' else 'fill'} {signed(qq)} @ {num(pp)}</b>"
-             f"<br>{t}" + (f": {esc_wrapped(r)}" if not is_missing(r) else "")
+    hover = [f"<b>#{int(o)} {'partial fill' if k == 'partial_fill' else 'fill'} {short_number(qq, signed=True)} @ "
+             f"{short_number(pp)}</b>"
+             f"<br>{t}" + (f": {escape(r, wrap=HOVER_WIDTH)}" if not is_missing(r) else "")
              for o, k, qq, pp, t, r in zip(fills["order_id"].to_numpy(), fills["event_kind"].to_numpy(), q, p, t_text,
                                            fills["reason"].to_numpy())]
     sizes = marker_sizes(q, 6.0, 11.0) if small else marker_sizes(q, 7.0, 13.0)
@@ -318,8 +315,8 @@ def _fill_markers(go: Any, result: Any, order_ids: Any, name: str, daily: bool, 
 
 def _segment(acc: tuple[list, list, list], x0: Any, x1: Any, level: float, head: str, label: str, t0: str,
              status: str, kind: str, reason: Any) -> None:
-    text = (f"{head}<br>{label} {num(level)} ({status} from {t0})<br>{kind.replace('_', ' ')}"
-            + (f": {esc_wrapped(reason)}" if not is_missing(reason) and reason else ""))
+    text = (f"{head}<br>{label} {short_number(level)} ({status} from {t0})<br>{kind.replace('_', ' ')}"
+            + (f": {escape(reason, wrap=HOVER_WIDTH)}" if not is_missing(reason) and reason else ""))
     acc[0].extend((x0, x1, NAT))
     acc[1].extend((level, level, np.nan))
     acc[2].extend((text, text, ""))
@@ -337,5 +334,5 @@ def _level_note(kind: str, reason: str) -> str:
     """The hover line for an event's reason; for a trailing move only its reference
     ("from high 104.0000"), since the level itself is already shown."""
     if kind == "trailed" and " from " in reason:
-        return f" ({esc(reason.split(' from ', 1)[1])})"
-    return f"<br>{esc_wrapped(reason)}"
+        return f" ({escape(reason.split(' from ', 1)[1])})"
+    return f"<br>{escape(reason, wrap=HOVER_WIDTH)}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 
-from .order import ORDER_STATUS, Order
+from .order import LIVE, ORDER_STATUS, Order
 
 HELD = ORDER_STATUS.HELD
 _EVERY_BAR_STYLES = frozenset({"market", "trailing_stop", "trailing_stop_limit"})
@@ -64,7 +64,7 @@ class LevelIndex:
         if order.id in self.where:
             self.remove(order)
         status = order.status
-        if status not in _LIVE or status is HELD:  # closed, not yet accepted, or held: nowhere
+        if status not in LIVE or status is HELD:  # closed, not yet accepted, or held: nowhere
             return
         if not order.triggered and order.style in _EVERY_BAR_STYLES:  # slot_of's answer, without the call
             every = self.every
@@ -120,5 +120,3 @@ class LevelIndex:
 def _by_id(order: Order) -> int:
     return order.id
 
-
-_LIVE = frozenset({ORDER_STATUS.OPEN, ORDER_STATUS.TRIGGERED, ORDER_STATUS.PARTIALLY_FILLED, ORDER_STATUS.HELD})

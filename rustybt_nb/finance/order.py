@@ -36,8 +36,18 @@ class ORDER_STATUS(StrEnum):  # noqa: N801 - the Zipline name users import
 
 
 S = ORDER_STATUS
-TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED})
-LIVE = frozenset({S.OPEN, S.HELD, S.TRIGGERED, S.PARTIALLY_FILLED})
+#: The one list of which statuses are live (the order can still fill or change) and which
+#: are final, each in lifecycle order (a bracket exit is held before it works).
+LIVE_STATUSES: tuple[ORDER_STATUS, ...] = (S.HELD, S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED)
+TERMINAL_STATUSES: tuple[ORDER_STATUS, ...] = (S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED)
+#: The engine's membership tests (``order.status in LIVE``): sets of the members themselves,
+#: so a test of an order's status finds it by identity.
+LIVE = frozenset(LIVE_STATUSES)
+TERMINAL = frozenset(TERMINAL_STATUSES)
+#: The same statuses as the plain strings of the result frames, for the notebook views.
+LIVE_NAMES: tuple[str, ...] = tuple(s._value_ for s in LIVE_STATUSES)
+TERMINAL_NAMES: tuple[str, ...] = tuple(s._value_ for s in TERMINAL_STATUSES)
+STATUS_NAMES: tuple[str, ...] = LIVE_NAMES + TERMINAL_NAMES
 
 
 class EVENT(StrEnum):
@@ -149,7 +159,6 @@ class Order:
         "created_bar",
         "eligible_bar",
         "events",
-        "expire_session",
         "fill_value",
         "filled",
         "good_till",
@@ -207,7 +216,6 @@ class Order:
         self.triggered = False
         self.tif = "GTC"
         self.good_till: Any = None
-        self.expire_session: int | None = None
         self.tag = tag
         self.role: str | None = None  # 'entry' / 'stop_loss' / 'take_profit' for bracket legs
         self.reduce_only = False

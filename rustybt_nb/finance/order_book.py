@@ -501,8 +501,6 @@ class OrderBook:
 
     def _fill_reason(self, order: Order, price: float, o: float) -> str:
         style = order.style
-        if style == "market":
-            return f"market order filled at the {'open' if self.fill_model == 'ohlc' else 'close'}"
         if style == "limit" or (order.triggered and style in LIMIT_PRICED):
             gap = price == o and self.fill_model == "ohlc" and price != order.limit
             return f"limit {order.limit:.4f} reached" + (" (gap: filled at the open)" if gap else "")
