@@ -226,6 +226,8 @@ class Backtest:
             "commission": repr(self.commission or NoCommission()), "params": dict(algo.params),
             "volume_limit": slippage.volume_limit, "synthetic": bool(store.meta.get("synthetic", False)),
         }
+        if store.frequency == "minute":
+            settings["tz"] = store.tz
         return Simulation(algo, store, lo=self.lo, hi=self.hi, capital_base=self.capital_base,
                           fill_model=self.fill_model, trail_reference=self.trail_reference,
                           same_bar=self.same_bar, slippage=self.slippage, commission=self.commission,

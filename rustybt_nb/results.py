@@ -176,16 +176,21 @@ class BacktestResult:
 
         return orders_table(self, **kwargs)
 
-    def _exchange_tz(self) -> Any:
-        """The exchange's time zone for minute runs on an exchange calendar (text shows local
-        exchange time), else None."""
+    @property
+    def tz(self) -> Any:
+        """The exchange's time zone of a minute run (the zone its naive user times were read
+        in; the text views show times in it), else None."""
         s = self.settings
-        if s.get("frequency") != "minute" or not s.get("calendar") or s.get("start") is None:
+        if s.get("frequency") != "minute" or s.get("start") is None:
             return None
-        from .calendars import exchange_calendar
+        if s.get("tz"):
+            return s["tz"]
+        if not s.get("calendar"):  # (results saved before runs recorded their zone)
+            return None
+        from .calendars import calendar_tz
 
         try:
-            return exchange_calendar(s["calendar"], pd.Timestamp(s["start"]), pd.Timestamp(s["end"])).tz
+            return calendar_tz(s["calendar"])
         except Exception:  # an unknown calendar name: fall back to the stored (UTC) times
             return None
 
@@ -209,7 +214,7 @@ class BacktestResult:
         all_events = self.order_events
         retrailed = set(all_events.loc[(all_events["kind"] == "updated")
                                        & all_events["reason"].str.contains("trail_", regex=False), "order_id"])
-        tz = self._exchange_tz()
+        tz = self.tz
         events = list(ev.itertuples(index=False))
         descs = []
         for e in events:  # the order as it stood after each event (limit and stop from the event row)
@@ -238,7 +243,7 @@ class BacktestResult:
     def summary(self) -> str:
         """A few lines: run settings, headline metrics, order counts."""
         s, m = self.settings, self.metrics
-        tz = self._exchange_tz()
+        tz = self.tz
         st = self.orders["status"].value_counts() if len(self.orders) else pd.Series(dtype=int)
         counts = ", ".join(f"{k} {v}" for k, v in st.items()) or "none"
         synth = ", synthetic minute bars" if s.get("synthetic") else ""

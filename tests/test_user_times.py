@@ -205,3 +205,13 @@ def test_the_magic_reads_the_same_window():
     ip.run_cell_magic("backtest", f"--frequency minute --start '{DAY} 10:30' --end '{DAY} 15:00' --out w --quiet",
                       cell)
     assert window(ip.user_ns["w"]) == (ny(f"{DAY} 10:30"), ny(f"{DAY} 15:00"))
+
+
+def test_results_show_minute_times_in_the_exchange_zone_text_and_html():
+    from rustybt_nb.analytics.display import result_html
+
+    full = load_sample("AAPL", frequency="minute", start=DAY, end=DAY)
+    res = Backtest(Quiet, data=full, start=f"{DAY} 10:30", end=f"{DAY} 15:00").run()
+    assert res.tz == NY
+    assert "2012-06-01 10:30 EDT -> 2012-06-01 15:00 EDT" in res.summary()
+    assert "2012-06-01 10:30 EDT → 2012-06-01 15:00 EDT" in result_html(res)

@@ -158,12 +158,13 @@ def _orders_preview(orders: Any) -> str:
             f'</code>; events: <code>result.order_log_text()</code></div></details>')
 
 
-def _logs_preview(logs: Any) -> str:
+def _logs_preview(logs: Any, tz: Any = None) -> str:
     n = len(logs)
     if not n:
         return ""
     tail = logs.tail(_MAX_LOG_LINES)
-    lines = [f"{time_text(r['dt'])}  {str(r['level']).upper():<7} {r['message']}" for r in tail.to_dict("records")]
+    lines = [f"{time_text(r['dt'], tz)}  {str(r['level']).upper():<7} {r['message']}"
+             for r in tail.to_dict("records")]
     more = f" (last {_MAX_LOG_LINES} of {n} lines)" if n > _MAX_LOG_LINES else f" ({n} lines)"
     text = "\n".join(lines)
     return (f'<details><summary style="cursor: pointer">Log{escape(more)}</summary>'
@@ -181,6 +182,7 @@ def result_html(result: Any) -> str:
     s = result.settings or {}
     m = result.metrics
     info = result.run_info or {}
+    tz = getattr(result, "tz", None)  # minute runs: times in the exchange's zone, as in result.summary()
     symbols = list(s.get("symbols") or [])
     shown_symbols = ", ".join(symbols[:8]) + (f" and {len(symbols) - 8} more" if len(symbols) > 8 else "")
     badges = ""
@@ -190,7 +192,8 @@ def result_html(result: Any) -> str:
         badges += _badge("stopped early", "#d62728")
     header = (f'<div style="font-size: 15px; margin-bottom: 2px"><b>Backtest</b> '
               f'<code>{escape(s.get("algorithm", "?"))}</code> on <b>{escape(shown_symbols or "?")}</b>{badges}</div>'
-              f'<div style="{_MUTED}">{escape(time_text(s.get("start")))} → {escape(time_text(s.get("end")))} · '
+              f'<div style="{_MUTED}">{escape(time_text(s.get("start"), tz))} → '
+              f'{escape(time_text(s.get("end"), tz))} · '
               f'{escape(s.get("frequency", "?"))} bars · {escape(_COUNT(info.get("bars")))} bars simulated'
               f' · calendar {escape(s.get("calendar") or NA)}</div>')
     error = ""
@@ -218,7 +221,7 @@ def result_html(result: Any) -> str:
         f"{_metrics_table(m)}"
         f'<div style="margin: 2px 0">{orders_line}</div>'
         f'<div style="{_MUTED}; margin: 2px 0">{settings_line}</div>'
-        f"{_orders_preview(result.orders)}{_logs_preview(result.logs)}"
+        f"{_orders_preview(result.orders)}{_logs_preview(result.logs, tz)}"
         f'<div style="{_MUTED}; margin-top: 4px">Views: {views}</div></div>'
     )
 
