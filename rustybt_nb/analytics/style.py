@@ -83,8 +83,7 @@ LEVEL_COLORS: dict[str, str] = {
 
 #: Above this many points a trace is drawn with WebGL (``go.Scattergl``). Below it SVG is
 #: faster overall: every WebGL trace needs a GL context, and starting those costs more
-#: than drawing a few thousand SVG points (measured in JupyterLab: three views of a year
-#: of minute bars drawn in 0.8 s with SVG, 2.6 s with WebGL at a 2,000-point switch).
+#: than drawing a few thousand SVG points.
 WEBGL_THRESHOLD = 20_000
 
 #: Hover text longer than this many characters is wrapped onto several lines.
