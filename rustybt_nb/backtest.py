@@ -176,19 +176,12 @@ class Backtest:
         """
         __tracebackhide__ = True
         sim = self._simulation(params)
-        t0 = time.perf_counter()
         try:
-            with _fewer_full_collections():
-                try:
-                    sim.run(progress)
-                except BaseException as exc:
-                    _attach_partial(exc, lambda: build_result(sim, time.perf_counter() - t0))
-                    raise
-                result = build_result(sim, time.perf_counter() - t0)
+            result = _simulate(sim, progress, build_result)
             _analyze(sim, result)
+            return result
         finally:
             sim.algo._sim = None  # the algorithm keeps no reference to a finished run
-        return result
 
     def run_metrics(self, **params: Any) -> pd.Series:
         """``run(**params).metrics``, without building the rest of the result (no frames,
@@ -196,15 +189,8 @@ class Backtest:
         result): what a parameter sweep needs of each run."""
         __tracebackhide__ = True
         sim = self._simulation(params)
-        t0 = time.perf_counter()
         try:
-            with _fewer_full_collections():
-                try:
-                    sim.run(None)
-                except BaseException as exc:
-                    _attach_partial(exc, lambda: build_result(sim, time.perf_counter() - t0))
-                    raise
-                return build_metrics(sim)
+            return _simulate(sim, None, lambda done, _wall: build_metrics(done))
         finally:
             sim.algo._sim = None
 
@@ -274,6 +260,21 @@ def run_algorithm(
 
 
 # ====================================================================== helpers
+def _simulate(sim: Simulation, progress: Callable[[int, int], Any] | None,
+              read: Callable[[Simulation, float], Any]) -> Any:
+    """Run ``sim`` and return ``read(sim, wall_seconds)``; if the run raises (or is
+    interrupted), what it simulated is attached to the exception as ``partial_result``."""
+    __tracebackhide__ = True
+    t0 = time.perf_counter()
+    with _fewer_full_collections():
+        try:
+            sim.run(progress)
+        except BaseException as exc:
+            _attach_partial(exc, lambda: build_result(sim, time.perf_counter() - t0))
+            raise
+        return read(sim, time.perf_counter() - t0)
+
+
 def _analyze(sim: Simulation, result: BacktestResult) -> None:
     """The strategy's ``analyze(context, result)``; if it raises, the finished result is
     attached to the exception."""
