@@ -11,8 +11,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "TradingAlgorithm": ("rustybt_nb.algorithm", "TradingAlgorithm"),
+    "Param": ("rustybt_nb.algorithm", "Param"),
     "Backtest": ("rustybt_nb.backtest", "Backtest"),
     "run_algorithm": ("rustybt_nb.backtest", "run_algorithm"),
+    "diff": ("rustybt_nb.comparison", "diff"),
+    "ResultDiff": ("rustybt_nb.comparison", "ResultDiff"),
     "BacktestResult": ("rustybt_nb.results", "BacktestResult"),
     "load_sample": ("rustybt_nb.data", "load_sample"),
     "from_frame": ("rustybt_nb.data", "from_frame"),
@@ -23,10 +26,11 @@ _LAZY = {
 __all__ = [*_LAZY, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .algorithm import TradingAlgorithm  # noqa: F401
+    from .algorithm import Param, TradingAlgorithm  # noqa: F401
     from .analytics import load_ipython_extension  # noqa: F401
     from .analytics.setup import setup_notebook  # noqa: F401
     from .backtest import Backtest, run_algorithm  # noqa: F401
+    from .comparison import ResultDiff, diff  # noqa: F401
     from .data import from_frame, load_sample  # noqa: F401
     from .results import BacktestResult  # noqa: F401
 

@@ -93,6 +93,56 @@ def get_algorithm() -> TradingAlgorithm:
     return _API_STACK[-1]
 
 
+class Param:
+    """A strategy parameter declared with the range a tweak control offers::
+
+        class Crossover(TradingAlgorithm):
+            params = {"fast": Param(10, 2, 50, 1, "fast moving-average window"),
+                      "mode": Param("long", options=["long", "short"]),
+                      "slow": 30}                       # a plain default works too
+
+    The strategy reads the value (``self.params.fast`` is 10 unless a run sets it).
+    ``low``/``high``/``step`` bound a numeric slider, ``options`` make a dropdown, ``doc``
+    is the control's tooltip; a run may still set any value."""
+
+    __slots__ = ("default", "doc", "high", "low", "options", "step")
+
+    def __init__(self, default: Any, low: float | None = None, high: float | None = None,
+                 step: float | None = None, doc: str = "", *, options: Any = None) -> None:
+        numeric = isinstance(default, int | float) and not isinstance(default, bool)
+        if (low is not None or high is not None or step is not None) and not numeric:
+            raise TypeError(f"Param: `low`/`high`/`step` bound a number, but the default is {default!r}; "
+                            "use options=[...] for a choice")
+        if low is not None and high is not None and not low <= high:
+            raise ValueError(f"Param: `low`={low!r} is above `high`={high!r}")
+        if numeric and ((low is not None and default < low) or (high is not None and default > high)):
+            raise ValueError(f"Param: the default {default!r} is outside [{low!r}, {high!r}]")
+        if step is not None and not step > 0:
+            raise ValueError(f"Param: `step` must be > 0, got {step!r}")
+        if options is not None:
+            options = list(options)
+            if default not in options:
+                raise ValueError(f"Param: the default {default!r} is not one of the options {options!r}")
+        self.default, self.low, self.high, self.step, self.doc, self.options = default, low, high, step, doc, options
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("low", "high", "step", "doc", "options")
+                        if getattr(self, k) not in (None, ""))
+        return f"Param({self.default!r}{extra})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Param) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def declared_params(strategy: Any) -> dict[str, Any]:
+    """The parameters a strategy class (or instance's class) declares, as default values
+    (a :class:`Param` stands for its ``default``)."""
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return {k: (v.default if isinstance(v, Param) else v) for k, v in (getattr(cls, "params", None) or {}).items()}
+
+
 class Params(dict):
     """Strategy parameters: a dict whose keys also read as attributes (``params.window``).
 
@@ -315,7 +365,7 @@ class TradingAlgorithm:
 
     def _set_params(self, params: dict[str, Any]) -> None:
         check_param_names(type(self), params)
-        self.params = Params({**(type(self).params or {}), **params})
+        self.params = Params({**declared_params(self), **params})
 
     # --------------------------------------------------------- user hooks
     def initialize(self, context: Context) -> None:

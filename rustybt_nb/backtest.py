@@ -27,6 +27,7 @@ import pandas as pd
 from .algorithm import (
     TradingAlgorithm,
     check_param_names,
+    declared_params,
     explain_context_error,
     make_algorithm,
 )
@@ -103,13 +104,19 @@ class Backtest:
         analyze: Callable[..., Any] | None = None,
     ) -> None:
         __tracebackhide__ = True
+        given = {"data": data, "start": start, "end": end, "capital_base": capital_base,
+                 "data_frequency": data_frequency, "fill_model": fill_model, "trail_reference": trail_reference,
+                 "same_bar": same_bar, "slippage": slippage, "commission": commission, "symbols": symbols}
+        # what the user set, to write the equivalent run_algorithm call (call_text)
+        self._given = {k: v for k, v in given.items() if not _is_default(k, v)}
         functions = {"initialize": initialize, "handle_data": handle_data,
                      "before_trading_start": before_trading_start, "analyze": analyze}
         self.strategy = strategy
         self.functions = {k: f for k, f in functions.items() if f is not None}
         _check_strategy(strategy, self.functions)
         # an instance's own parameters are the defaults of every run (runs do not accumulate)
-        self._instance_params = dict(strategy.params) if isinstance(strategy, TradingAlgorithm) else {}
+        self._instance_params = ({**declared_params(strategy), **(vars(strategy).get("params") or {})}
+                                 if isinstance(strategy, TradingAlgorithm) else {})
         self.capital_base = _check_capital(capital_base)
         self.fill_model = _check_choice("fill_model", fill_model, FILL_MODELS)
         self.trail_reference = _check_choice("trail_reference", trail_reference, TRAIL_REFERENCES)
@@ -148,7 +155,7 @@ class Backtest:
         """The strategy's parameters as a run without overrides uses them."""
         if isinstance(self.strategy, TradingAlgorithm):
             return dict(self._instance_params)
-        return dict(getattr(self.strategy, "params", None) or {})
+        return declared_params(self.strategy) if self.strategy is not None else {}
 
     @property
     def strategy_name(self) -> str:
@@ -161,6 +168,24 @@ class Backtest:
         declare; a strategy that declares no ``params`` takes any name."""
         if self.strategy is not None:
             check_param_names(self.strategy if isinstance(self.strategy, type) else type(self.strategy), params)
+
+    def call_text(self, params: Mapping[str, Any] | None = None) -> str:
+        """The ``run_algorithm(...)`` call that runs this backtest with ``params`` (those that
+        differ from the strategy's defaults are written), to copy into a script. Data given
+        as an object rather than a name is written as the variable ``data``."""
+        parts = [self.strategy_name] if self.strategy is not None else \
+            [f"{k}={getattr(f, '__name__', k)}" for k, f in self.functions.items()]
+        parts += [f"{k}={_literal(v, k)}" for k, v in self._given.items()]
+        defaults = self.params
+        parts += [f"{k}={v!r}" for k, v in (params or {}).items() if k not in defaults or defaults[k] != v]
+        return f"run_algorithm({', '.join(parts)})"
+
+    def tweak(self, **controls: Any) -> Any:
+        """A live panel that re-runs this backtest as its parameters move (see
+        :func:`rustybt_nb.analytics.tweak`); ``controls`` override parameters' controls."""
+        from .analytics.tweak_panel import TweakPanel
+
+        return TweakPanel(self, **controls)
 
     def __repr__(self) -> str:
         return (f"<Backtest {self.strategy_name} on {', '.join(self.store.symbols)} ({self.data_frequency}), "
@@ -312,6 +337,30 @@ def _fewer_full_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
+
+
+_DEFAULTS = {"data": "AAPL", "start": None, "end": None, "capital_base": 100_000, "data_frequency": None,
+             "fill_model": "ohlc", "trail_reference": "high_low", "same_bar": "stop_first", "slippage": None,
+             "commission": None, "symbols": None}
+
+
+def _is_default(name: str, value: Any) -> bool:
+    default = _DEFAULTS[name]
+    return value is default or (isinstance(value, str | int | float) and type(value) is type(default)
+                                and value == default)
+
+
+def _literal(value: Any, name: str) -> str:
+    """``value`` as Python source for :meth:`Backtest.call_text`."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return repr(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return repr(list(value))
+    if isinstance(value, pd.Timestamp):
+        return repr(str(value))
+    if isinstance(value, SlippageModel | CommissionModel):
+        return repr(value)
+    return name  # a frame, dict, store or path object: the caller's own variable
 
 
 def _check_strategy(strategy: Any, functions: dict[str, Any]) -> None:

@@ -10,15 +10,56 @@ that is flat at every close still shows its time in the market).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .formatting import INF, NA, is_missing, number, percent
 
 METRIC_NAMES = (
     "start_value", "end_value", "total_return", "cagr", "annual_volatility", "sharpe", "sortino",
     "max_drawdown", "max_drawdown_duration", "trade_count", "win_rate", "profit_factor", "avg_trade_pnl",
     "exposure", "total_commission", "sessions",
 )
+
+#: How each metric reads, in the order the views show them: its label and its kind
+#: (``money`` and ``ratio`` with 2 decimals, ``percent`` of a fraction, ``count`` whole).
+METRIC_FORMATS: dict[str, tuple[str, str]] = {
+    "start_value": ("Start value", "money"),
+    "end_value": ("End value", "money"),
+    "total_return": ("Total return", "percent"),
+    "cagr": ("CAGR", "percent"),
+    "annual_volatility": ("Volatility (ann.)", "percent"),
+    "sharpe": ("Sharpe", "ratio"),
+    "sortino": ("Sortino", "ratio"),
+    "max_drawdown": ("Max drawdown", "percent"),
+    "max_drawdown_duration": ("Longest drawdown (sessions)", "count"),
+    "exposure": ("Exposure", "percent"),
+    "trade_count": ("Trades", "count"),
+    "win_rate": ("Win rate", "percent"),
+    "profit_factor": ("Profit factor", "ratio"),
+    "avg_trade_pnl": ("Avg trade P&L", "money"),
+    "total_commission": ("Commission", "money"),
+    "sessions": ("Sessions", "count"),
+}
+
+
+def metric_label(name: str) -> str:
+    """The label of metric ``name`` (a metric added later reads as its name in words)."""
+    known = METRIC_FORMATS.get(name)
+    return known[0] if known else str(name).replace("_", " ").capitalize()
+
+
+def metric_text(name: str, value: Any, *, delta: bool = False, na: str = NA, inf: str = INF) -> str:
+    """Metric ``name``'s ``value`` as the views write it: ``12.30%``, ``1.05``, ``1,234.50``,
+    ``17``. With ``delta``, a signed change: ``+1.20 pp`` for a percentage, ``-3`` for a count."""
+    kind = METRIC_FORMATS.get(name, ("", "ratio"))[1]
+    if kind == "percent" and delta:  # a change of a percentage, in percentage points
+        return na if is_missing(value) else number(float(value) * 100, signed=True, na=na, inf=inf) + " pp"
+    if kind == "percent":
+        return percent(value, na=na, inf=inf)
+    return number(value, 0 if kind == "count" else 2, signed=delta, na=na, inf=inf)
 
 
 def drawdown(values: pd.Series) -> pd.Series:

@@ -174,9 +174,11 @@ def test_top_level_names():
 
 # The public import paths of the README (the notebook layer included).
 PUBLIC_API = {
-    "rustybt_nb": ["TradingAlgorithm", "Backtest", "run_algorithm", "setup_notebook", "load_ipython_extension"],
+    "rustybt_nb": ["TradingAlgorithm", "Backtest", "run_algorithm", "diff", "ResultDiff", "Param", "setup_notebook",
+                   "load_ipython_extension"],
     "rustybt_nb.analytics": ["setup_notebook", "load_ipython_extension", "plot_result", "plot_order_timeline",
-                             "plot_trailing_stops", "partial_fills", "partial_fill_table", "orders_table"],
+                             "plot_trailing_stops", "partial_fills", "partial_fill_table", "orders_table", "tweak",
+                             "TweakPanel", "plot_partial_fills"],
     "rustybt_nb.api": ["order", "order_value", "order_percent", "order_target", "order_target_value",
                        "order_target_percent", "get_open_orders", "get_order", "cancel_order", "modify_order",
                        "symbol", "symbols", "record", "schedule_function", "date_rules", "time_rules",

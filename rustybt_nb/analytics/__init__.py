@@ -13,7 +13,10 @@ Names (each loaded on first use, so importing this package is cheap):
 - :func:`plot_result`, :func:`plot_order_timeline`, :func:`plot_trailing_stops` -- plotly
   figures of a result (also ``result.plot()``, ``result.plot_order_timeline()``,
   ``result.plot_trailing_stops()``);
-- :func:`partial_fills`, :func:`partial_fill_table`, :func:`orders_table` -- tables.
+- :func:`partial_fills`, :func:`partial_fill_table`, :func:`orders_table` -- tables
+  (:func:`plot_partial_fills`: the partial-fill table as a plotly figure);
+- :func:`tweak` -- a live panel that re-runs a backtest as its parameters move
+  (:class:`TweakPanel`; also ``Backtest.tweak()`` and ``%%backtest --tweak``).
 
 The engine never imports this package (see docs/architecture.md).
 """
@@ -38,6 +41,9 @@ _LAZY = {
     "partial_fills": ("rustybt_nb.analytics.tables", "partial_fills"),
     "partial_fill_table": ("rustybt_nb.analytics.tables", "partial_fill_table"),
     "orders_table": ("rustybt_nb.analytics.tables", "orders_table"),
+    "plot_partial_fills": ("rustybt_nb.analytics.tables", "plot_partial_fills"),
+    "tweak": ("rustybt_nb.analytics.tweaking", "tweak"),
+    "TweakPanel": ("rustybt_nb.analytics.tweak_panel", "TweakPanel"),
 }
 
 __all__ = [*_LAZY, "load_ipython_extension"]
@@ -48,9 +54,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .magics import BacktestMagics, run_backtest_cell  # noqa: F401
     from .progress import make_progress  # noqa: F401
     from .setup import SetupRecord, setup_notebook  # noqa: F401
-    from .tables import orders_table, partial_fill_table, partial_fills  # noqa: F401
+    from .tables import orders_table, partial_fill_table, partial_fills, plot_partial_fills  # noqa: F401
     from .timeline import plot_order_timeline  # noqa: F401
     from .trailing import plot_trailing_stops  # noqa: F401
+    from .tweak_panel import TweakPanel  # noqa: F401
+    from .tweaking import tweak  # noqa: F401
 
 
 def load_ipython_extension(ipython: Any) -> None:

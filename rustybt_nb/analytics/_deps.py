@@ -42,3 +42,30 @@ def require_styler() -> None:
             f"the rustybt_nb styled tables need jinja2 (used by pandas' Styler), which is not installed; "
             f"install the notebook extras with {INSTALL_HINT} (or pip install jinja2)"
         ) from exc
+
+
+def require_widgets() -> Any:
+    """Return the ``ipywidgets`` module (version 8); raise ``ImportError`` with the install
+    hint when it is missing or older."""
+    try:
+        import ipywidgets
+    except ImportError as exc:
+        raise ImportError(f"the tweak panel needs ipywidgets 8, which is not installed; install the notebook "
+                          f"extras with {INSTALL_HINT} (or pip install 'ipywidgets>=8')") from exc
+    if int(ipywidgets.__version__.split(".")[0]) < 8:
+        raise ImportError(f"the tweak panel needs ipywidgets 8, found {ipywidgets.__version__}; "
+                          "pip install -U 'ipywidgets>=8' jupyterlab_widgets")
+    return ipywidgets
+
+
+def require_figure_widget() -> Any:
+    """Return ``plotly.graph_objects`` once ``FigureWidget`` can be built: plotly draws it
+    with ``anywidget``, which plotly does not install itself."""
+    go = require_plotly()
+    try:
+        import anywidget  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"the tweak panel's live figures (plotly FigureWidget) need anywidget, which is not "
+                          f"installed; install the notebook extras with {INSTALL_HINT} (or pip install anywidget)"
+                          ) from exc
+    return go

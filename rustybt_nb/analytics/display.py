@@ -26,6 +26,7 @@ from typing import Any
 
 from ..finance.order import STATUS_NAMES
 from ..formatting import NA, escape, is_missing, number, percent, role_text, short_number, time_text
+from ..metrics import METRIC_FORMATS, metric_label, metric_text
 from .style import STATUS_COLORS
 
 __all__ = [
@@ -73,36 +74,10 @@ def _symbol(asset: Any) -> str:
 
 # ====================================================================== result
 _COUNT = partial(number, decimals=0)
-_METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("start_value", "Start value", number),
-    ("end_value", "End value", number),
-    ("total_return", "Total return", percent),
-    ("cagr", "CAGR", percent),
-    ("annual_volatility", "Volatility (ann.)", percent),
-    ("sharpe", "Sharpe", number),
-    ("sortino", "Sortino", number),
-    ("max_drawdown", "Max drawdown", percent),
-    ("max_drawdown_duration", "Longest drawdown (sessions)", _COUNT),
-    ("exposure", "Exposure", percent),
-    ("trade_count", "Trades", _COUNT),
-    ("win_rate", "Win rate", percent),
-    ("profit_factor", "Profit factor", number),
-    ("avg_trade_pnl", "Avg trade P&L", number),
-    ("total_commission", "Commission", number),
-    ("sessions", "Sessions", _COUNT),
-)
-
-
 def _metrics_table(metrics: Any) -> str:
-    cells: list[tuple[str, str]] = []
-    seen = set()
-    for key, label, fmt in _METRICS:
-        if key in metrics.index:
-            cells.append((escape(label), escape(fmt(metrics[key]))))
-            seen.add(key)
-    for key in metrics.index:  # metrics added to the engine later still show up
-        if key not in seen:
-            cells.append((escape(str(key).replace("_", " ").capitalize()), escape(number(metrics[key]))))
+    known = [k for k in METRIC_FORMATS if k in metrics.index]
+    names = known + [k for k in metrics.index if k not in METRIC_FORMATS]  # metrics added later still show up
+    cells = [(escape(metric_label(k)), escape(metric_text(k, metrics[k]))) for k in names]
     per_row = 4
     rows = []
     for i in range(0, len(cells), per_row):

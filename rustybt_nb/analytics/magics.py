@@ -401,6 +401,7 @@ def run_backtest_cell(
     progress: bool | None = None,
     shell: Any = None,
     header: str | None = None,
+    tweak: bool = False,
     **run_options: Any,
 ) -> Any:
     """Run ``cell`` in ``namespace`` and backtest the strategy it defines.
@@ -439,13 +440,17 @@ def run_backtest_cell(
         The IPython shell (default: the running one), for tracebacks that show the cell.
     header:
         The magic's own line, counted as the cell's first line in tracebacks.
+    tweak:
+        Instead of one run, return a live :class:`~rustybt_nb.analytics.TweakPanel`
+        with a control per declared parameter (``params`` set their starting values); ``out``
+        stores the panel.
     run_options:
         Passed to :class:`~rustybt_nb.Backtest` (``trail_reference``, ``same_bar``,
         ``slippage``, ``commission``).
 
     Returns
     -------
-    BacktestResult
+    BacktestResult, or the TweakPanel with ``tweak=True``
 
     Raises
     ------
@@ -502,6 +507,11 @@ def run_backtest_cell(
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
 
+    if tweak:
+        panel = backtest.tweak(**params)
+        if out:
+            namespace[out] = panel
+        return panel
     with make_progress(disable=None if progress is None else not progress) as bar:
         try:
             result = backtest.run(bar, **params)
@@ -561,6 +571,10 @@ class BacktestMagics(Magics):
               help="Also store the result in this variable (on error: the partial result).")
     @argument("--quiet", action="store_true",
               help="Show nothing: no result display, no figures, no progress bar.")
+    @argument("--tweak", action="store_true",
+              help="Show a live panel instead of one result: a control per declared parameter (--param sets "
+                   "where it starts), figures that update in place, a pinned baseline and what changed "
+                   "(--out stores the panel).")
     @line_cell_magic
     def backtest(self, line: str, cell: str | None = None) -> Any:
         """Backtest a strategy defined in this cell (``%%backtest``) or earlier (``%backtest Name``).
@@ -594,7 +608,12 @@ class BacktestMagics(Magics):
             cell or "", self.shell.user_ns, strategy=args.strategy, data=args.data, symbols=args.symbols,
             start=args.start, end=args.end, capital_base=args.capital, frequency=args.frequency,
             fill_model=args.fill_model, params=params, out=args.out, progress=False if args.quiet else None,
-            shell=self.shell, header=header)
+            shell=self.shell, header=header, tweak=args.tweak)
+        if args.tweak:
+            if args.quiet:
+                _store_as_value(self.shell, result)
+                return None
+            return result
         if args.quiet:
             _store_as_value(self.shell, result)
             return None

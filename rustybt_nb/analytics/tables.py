@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from ..formatting import escape, is_daily, is_missing, number, order_description, role_text, short_number, time_labels
-from ._deps import require_styler
+from ._deps import require_plotly, require_styler
 from .style import (
     BUY_COLOR,
     SELL_COLOR,
     STATUS_BACKGROUNDS,
     STATUS_COLORS,
+    apply_layout,
     check_status,
     fills_with_events,
     naive_times,
@@ -163,15 +164,10 @@ def _arrival_prices(result: Any, order_ids: np.ndarray, orders: pd.DataFrame) ->
     return opens.reindex(keys).to_numpy(dtype=float)
 
 
-def partial_fills(result: Any, asset: Any = None, caption: str | None = None) -> Any:
-    """A styled table (pandas ``Styler``) of :func:`partial_fill_table`: one block of rows per
-    order (the order's label spans its slices; blocks are banded and separated by a rule),
-    quantities and prices formatted, the per-order VWAP, arrival price and slippage on the
-    order's first row, slippage coloured (red = worse than arrival). The caption counts
-    orders and slices and states the volume limit; with no partial fills the table is
-    empty and the caption says that no order filled in several slices. Asset names are
-    HTML-escaped."""
-    require_styler()
+def _partial_fill_display(result: Any, asset: Any, caption: str | None
+                          ) -> tuple[pd.DataFrame, str, np.ndarray, np.ndarray]:
+    """The rows both partial-fill views show: (display frame indexed by (order label,
+    slice), caption, the order id of each row, whether each row is its order's first)."""
     table = partial_fill_table(result, asset)
     limit = result.settings.get("volume_limit")
     limit_text = ("no volume limit (orders fill whole when their price is reached)" if limit is None
@@ -182,8 +178,7 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
                                         "vwap", "arrival", "slippage (bps)"],
                                index=pd.MultiIndex.from_arrays([[], []], names=["order", "slice"]))
         text = caption or f"No order filled in several slices{where} ({limit_text})."
-        return _styled(display).set_caption(escape(text)).set_table_styles(TABLE_STYLES)
-
+        return display, text, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     orders = result.orders.set_index("id")
     ids = table["order_id"].to_numpy()
     labels = {}
@@ -211,6 +206,50 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
     text = caption or (f"Partial fills{where}: {n_orders} order{'s' if n_orders != 1 else ''} filled in "
                        f"{len(table)} slices ({limit_text}). Slippage is the VWAP against the open of the first "
                        f"bar the order could fill on; positive = worse for the order.")
+    return display, text, ids, first
+
+
+def _slippage_text(v: Any) -> str:
+    return "" if v != v else f"{v:+.1f}"
+
+
+def plot_partial_fills(result: Any, asset: Any = None, height: int | None = None) -> Any:
+    """The partial-fill table as a plotly figure (a ``go.Table``): the rows and caption of
+    :func:`partial_fills`, for live figure panels. Empty, with a caption that says so, when
+    no order filled in several slices."""
+    go = require_plotly()
+    display, text, ids, first = _partial_fill_display(result, asset, None)
+    labels = [label if is_first else "" for label, is_first in zip(display.index.get_level_values(0), first)]
+    formats = {"qty": _SIGNED, "cum filled": _SIGNED, "remaining": _SIGNED, "price": _PRICE, "vwap": _PRICE,
+               "arrival": _PRICE, "bar volume": partial(number, decimals=0, na=""),
+               "volume cap": partial(number, decimals=0, na=""), "slippage (bps)": _slippage_text}
+    columns = [labels, [str(k) for k in display.index.get_level_values(1)]]
+    for name in display.columns:
+        fmt = formats.get(name, str)
+        columns.append([fmt(v) for v in display[name].tolist()])
+    band = ["white" if k % 2 == 0 else BAND_COLOR for k in pd.factorize(ids)[0]] if len(ids) else []
+    fig = go.Figure(go.Table(
+        header={"values": ["order", "slice", *display.columns], "align": "left", "font": {"size": 11}},
+        cells={"values": columns, "align": ["left", "right", "left"] + ["right"] * (len(display.columns) - 1),
+               "fill": {"color": [band]}, "font": {"size": 11}},
+        columnwidth=[4, 1, 2] + [1.3] * (len(display.columns) - 1)))
+    rows = len(display)
+    apply_layout(fig, title=escape(text, wrap=140), height=height or min(900, 140 + 24 * max(rows, 1)), legend="top")
+    return fig
+
+
+def partial_fills(result: Any, asset: Any = None, caption: str | None = None) -> Any:
+    """A styled table (pandas ``Styler``) of :func:`partial_fill_table`: one block of rows per
+    order (the order's label spans its slices; blocks are banded and separated by a rule),
+    quantities and prices formatted, the per-order VWAP, arrival price and slippage on the
+    order's first row, slippage coloured (red = worse than arrival). The caption counts
+    orders and slices and states the volume limit; with no partial fills the table is
+    empty and the caption says that no order filled in several slices. Asset names are
+    HTML-escaped."""
+    require_styler()
+    display, text, ids, first = _partial_fill_display(result, asset, caption)
+    if not len(display):
+        return _styled(display).set_caption(escape(text)).set_table_styles(TABLE_STYLES)
     group = pd.factorize(ids)[0]
 
     def row_css(df: pd.DataFrame) -> pd.DataFrame:
@@ -234,7 +273,7 @@ def partial_fills(result: Any, asset: Any = None, caption: str | None = None) ->
     styler = styler.format(_SIGNED, subset=["qty", "cum filled", "remaining"])
     styler = styler.format(_PRICE, subset=["price", "vwap", "arrival"])
     styler = styler.format(partial(number, decimals=0, na=""), subset=["bar volume", "volume cap"])
-    styler = styler.format(lambda v: "" if v != v else f"{v:+.1f}", subset=["slippage (bps)"])
+    styler = styler.format(_slippage_text, subset=["slippage (bps)"])
     styler = styler.format_index(escape="html", axis=0)
     styler = styler.apply(row_css, axis=None)
     styler = styler.map(slip_css, subset=["slippage (bps)"])
