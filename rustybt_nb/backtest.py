@@ -17,6 +17,7 @@ once, so a sweep can send it to each worker process once.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -179,6 +180,28 @@ class Backtest:
         defaults = self.params
         parts += [f"{k}={v!r}" for k, v in (params or {}).items() if k not in defaults or defaults[k] != v]
         return f"run_algorithm({', '.join(parts)})"
+
+    def between(self, start: Any = None, end: Any = None) -> Backtest:
+        """The same backtest — the same bars (shared, not copied), strategy and settings —
+        simulating the bars from ``start`` to ``end`` (None: the first / last bar of the
+        data); ``data.history`` still sees the bars before ``start``. What walk-forward
+        windows are."""
+        other = copy.copy(self)
+        other.lo, other.hi = self.store.bar_range(start, end)
+        other._given = {**self._given, "start": start, "end": end}
+        return other
+
+    def sweep(self, grid: Mapping[str, Any], **options: Any) -> Any:
+        """Run every combination of ``grid`` (see :func:`rustybt_nb.research.sweep`)."""
+        from .research.sweeps import run_sweep
+
+        return run_sweep(self, grid, **options)
+
+    def walk_forward(self, grid: Mapping[str, Any], **options: Any) -> Any:
+        """Walk-forward optimisation of ``grid`` (see :func:`rustybt_nb.research.walk_forward`)."""
+        from .research.folds import run_walk_forward
+
+        return run_walk_forward(self, grid, **options)
 
     def tweak(self, **controls: Any) -> Any:
         """A live panel that re-runs this backtest as its parameters move (see

@@ -228,6 +228,9 @@ def most_traded(result: Any) -> str | None:
     orders; else the first symbol of the run."""
     fills = result.fills
     if len(fills):
+        traded = pd.unique(fills["asset"])
+        if len(traded) == 1:  # (most runs: one asset; no ranking needed)
+            return str(traded[0])
         agg = fills.assign(abs_qty=fills["qty"].abs()).groupby("asset", sort=False).agg(
             n=("qty", "size"), shares=("abs_qty", "sum"))
         return str(agg.sort_values(["n", "shares"], ascending=False, kind="stable").index[0])

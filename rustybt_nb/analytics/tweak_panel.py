@@ -164,6 +164,8 @@ def _first_value(default: Any) -> Any:
 class TweakPanel:
     """A live backtest panel (see the module docstring).
 
+    ``initial`` sets where the controls start (default: the strategy's parameters).
+
     Attributes: ``controls`` (name -> widget), ``params`` (the current values),
     ``result`` (the current :class:`~rustybt_nb.results.BacktestResult`), ``baseline``,
     ``figures`` (name -> ``FigureWidget``: ``'equity'``, ``'timeline'``, and ``'trailing'``
@@ -172,7 +174,8 @@ class TweakPanel:
     run and view update), ``code`` (the equivalent ``run_algorithm(...)`` call).
     """
 
-    def __init__(self, backtest: Any, *, run_button: bool = False, **controls: Any) -> None:
+    def __init__(self, backtest: Any, *, run_button: bool = False, initial: Mapping[str, Any] | None = None,
+                 **controls: Any) -> None:
         widgets = require_widgets()
         require_figure_widget()
         self.backtest = backtest
@@ -208,6 +211,13 @@ class TweakPanel:
         self._scheduled = False
         self._dirty = False
         self._build_widgets(widgets)
+        if initial:  # where the controls start (e.g. a sweep's best parameters)
+            backtest.check_params(initial)
+            for name, value in initial.items():
+                if name in self.controls:
+                    _set_control(self.controls[name], value)
+                else:
+                    self._fixed[name] = value
         for widget in self.controls.values():
             widget.observe(self._on_control, names="value")
         self._rerun(raise_errors=True)
