@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick clean
+.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-tweak clean
 
 # The versions Binder pins are the versions tested: binder/requirements.txt is used as constraints.
 $(VENV)/.installed: pyproject.toml binder/requirements.txt
@@ -54,6 +54,10 @@ bench: $(VENV)/.bench
 
 bench-quick: $(VENV)/.bench
 	$(PY) benchmarks/bench_engine.py --quick
+
+# The tweak panel's latency (set() -> figures updated), 1 and 10 years of daily AAPL; needs only the notebook extras.
+bench-tweak: setup
+	$(PY) benchmarks/bench_tweak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

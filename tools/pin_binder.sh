@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate binder/requirements.txt: install rustybt_nb[notebook] into a fresh environment and
+# Regenerate binder/requirements.txt: install rustybt_nb[notebook,research] into a fresh environment and
 # pin every package it ends up with (the package itself excluded; postBuild installs it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -7,7 +7,7 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 "${PYTHON:-python3}" -m venv "$WORK/env"
 "$WORK/env/bin/python" -m pip install --quiet --upgrade pip
-"$WORK/env/bin/python" -m pip install --quiet "$ROOT[notebook]"
+"$WORK/env/bin/python" -m pip install --quiet "$ROOT[notebook,research]"
 header="$(sed -n '/^#/p' "$ROOT/binder/requirements.txt")"
 {
   printf '%s\n' "$header"

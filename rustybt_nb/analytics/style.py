@@ -7,8 +7,11 @@ Nothing here imports plotly; :func:`apply_layout` works on a figure it is given.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -98,6 +101,22 @@ def scatter_class(go: Any, n_points: int) -> Any:
     return go.Scattergl if n_points > WEBGL_THRESHOLD else go.Scatter
 
 
+# Whether apply_layout sets the template: a live figure that is updated in place already has
+# it, and building it again costs more than anything else in a figure's layout.
+_TEMPLATE: contextvars.ContextVar[bool] = contextvars.ContextVar("rustybt_nb_template", default=True)
+
+
+@contextlib.contextmanager
+def without_template() -> Iterator[None]:
+    """Views built inside this block skip the template (for in-place updates of live
+    figures that already carry it); everything else about them is the same."""
+    token = _TEMPLATE.set(False)
+    try:
+        yield
+    finally:
+        _TEMPLATE.reset(token)
+
+
 def apply_layout(fig: Any, *, title: str | None = None, height: int | None = None, hovermode: str = "closest",
                  legend: str = "top", **extra: Any) -> Any:
     """Give ``fig`` the common look: white template, compact margins, the given hover mode
@@ -109,8 +128,9 @@ def apply_layout(fig: Any, *, title: str | None = None, height: int | None = Non
     else:
         legend_layout = {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0}
         margin = {"l": 60, "r": 20, "t": 80 if title else 40, "b": 40}
+    if _TEMPLATE.get():
+        fig.update_layout(template=TEMPLATE)
     fig.update_layout(
-        template=TEMPLATE,
         font=FONT,
         title={"text": title, "x": 0.01, "xanchor": "left", "y": 0.99, "yanchor": "top", "yref": "container",
                "font": {"size": 15}} if title else None,
@@ -256,12 +276,26 @@ FILL_KINDS = ("partial_fill", "fill")
 
 
 def fills_with_events(result: Any, fills: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``result.fills`` (or the given subset) with the matching fill event's ``kind``,
-    ``reason``, and the order's ``amount``/``filled`` after it (columns ``event_kind``,
-    ``reason``, ``order_amount``, ``order_filled``). Fills and fill events pair up by order,
-    bar and their position within that bar."""
-    fills = result.fills if fills is None else fills
-    ev = result.order_events
+    """``result.fills`` (or a subset of its rows that holds every fill of its orders) with
+    the matching fill event's ``kind``, ``reason``, and the order's ``amount``/``filled``
+    after it (columns ``event_kind``, ``reason``, ``order_amount``, ``order_filled``). Fills
+    and fill events pair up by order, bar and their position within that bar. The pairing
+    of a result is made once and kept (several views read it)."""
+    everything = result.fills
+    key = (id(everything), id(result.order_events))
+    cached = _PAIRED.get(result)
+    if cached is None or cached[0] != key:
+        cached = (key, _pair_fills(everything, result.order_events))
+        _PAIRED[result] = cached
+    paired = cached[1]
+    # (a shallow copy under pandas' copy-on-write: the caller may change it, the kept one stays)
+    return paired.copy(deep=False) if fills is None or fills is everything else paired.loc[fills.index]
+
+
+_PAIRED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], pd.DataFrame]] = weakref.WeakKeyDictionary()
+
+
+def _pair_fills(fills: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
     fe = ev[ev["kind"].isin(FILL_KINDS)]
     left = fills.assign(_k=fills.groupby(["order_id", "bar"], sort=False).cumcount().to_numpy())
     right = fe[["order_id", "bar", "kind", "reason", "amount", "filled"]].assign(

@@ -48,6 +48,7 @@ from ..errors import did_you_mean
 from ..formatting import escape
 from ..metrics import metric_label, metric_text
 from ._deps import require_figure_widget, require_widgets
+from .style import without_template
 
 __all__ = ["SLOW_RUN", "TweakPanel", "control_for", "update_in_place"]
 
@@ -343,9 +344,13 @@ class TweakPanel:
         names = ["equity", "timeline"]
         names += [_VIEW_NAMES[v] for v in views_for(result) if _VIEW_NAMES.get(v) not in (None, "equity", "timeline")]
         for name in names:
-            fresh = _VIEWS[name](result)
-            fresh.layout.uirevision = UIREVISION
             widget = self.figures.get(name)
+            if widget is None:
+                fresh = _VIEWS[name](result)
+            else:  # (the live figure keeps its template: not built again)
+                with without_template():
+                    fresh = _VIEWS[name](result)
+            fresh.layout.uirevision = UIREVISION
             if widget is None:
                 self.figures[name] = go.FigureWidget(fresh)
             else:

@@ -94,10 +94,31 @@ def run_rows(backtest: Any, window: tuple[Any, Any] | None, grid: Grid, todo: It
     return _run_on_dask(client, shared, backtest, window, grid, _batches(todo, size), on_rows)
 
 
+def _task_failure(future: Any) -> str:
+    """What happened to a task that did not finish (e.g. ``KilledWorker``: its worker died
+    as often as the scheduler allows)."""
+    if future.status == "error":
+        with contextlib.suppress(Exception):
+            exc = future.exception(timeout=5)
+            if exc is not None:
+                return f"{type(exc).__name__}: {exc}"
+    return f"the task ended {future.status}"
+
+
+def _hold(value: Any) -> Any:
+    return value
+
+
 def scatter(client: Any, backtest: Any) -> Any:
-    """``backtest`` placed on the cluster once (not broadcast, which fights Dask's active
-    memory manager): each worker that runs a task fetches it once and keeps it."""
-    return client.scatter(backtest, hash=False)
+    """``backtest`` placed on the cluster once, as the result of a task that holds it: each
+    worker that runs a batch fetches it once (from a worker that has it) and keeps it, and
+    if the worker holding it dies the scheduler makes it again from the task, so the
+    batches waiting for it are not lost with it (data placed with ``client.scatter`` would
+    be; ``broadcast=True`` copies would fight Dask's active memory manager)."""
+    import dask
+
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GB"}):  # (the bars, once)
+        return client.submit(_hold, backtest, pure=False)
 
 
 def _run_on_dask(client: Any, shared: Any, backtest: Any, window: tuple[Any, Any] | None, grid: Grid,
@@ -108,23 +129,29 @@ def _run_on_dask(client: Any, shared: Any, backtest: Any, window: tuple[Any, Any
     own = shared is None
     if own:
         shared = scatter(client, backtest)
-    grid_future = client.scatter(grid, hash=False)
-    pending: dict[Any, list[int]] = {}
-
-    def submit(batch: list[int]) -> Any:
+    grid_future = client.submit(_hold, grid, pure=False)
+    pending: dict[Any, tuple[list[int], int]] = {}  # future -> (batch, times submitted before)
+    def submit(batch: list[int], tries: int = 0) -> Any:
         future = client.submit(run_batch, shared, window, grid_future, batch, pure=False)
-        pending[future] = batch
+        pending[future] = (batch, tries)
         return future
 
     try:
         queue = as_completed([submit(b) for _, b in zip(range(2 * workers), batches)], loop=client.loop)
         for future in queue:
-            batch = pending.pop(future)
-            if future.status == "finished":
-                on_rows(future.result())
-            else:  # the worker died (twice) or the task could not run: error rows, the sweep goes on
-                exc = future.exception()
-                on_rows([(k, "error", f"task failed: {type(exc).__name__}: {exc}", 0.0, None) for k in batch])
+            batch, tries = pending.pop(future)
+            try:
+                rows = future.result() if future.status == "finished" else None
+                failure = None if rows is not None else _task_failure(future)
+            except Exception as exc:  # a finished task whose result was lost with its worker
+                rows, failure = None, f"{type(exc).__name__}: {exc}"
+            if rows is not None:
+                on_rows(rows)
+            elif tries < 1 and future.status != "error":
+                queue.add(submit(batch, tries + 1))  # once more
+                continue
+            else:  # its worker died (more than the scheduler allows) or it could not run: error rows
+                on_rows([(k, "error", f"task failed: {failure}", 0.0, None) for k in batch])
             nxt = next(batches, None)
             if nxt is not None:
                 queue.add(submit(nxt))
