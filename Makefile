@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-tweak clean
+.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-tweak bench-sweep clean
 
 # The versions Binder pins are the versions tested: binder/requirements.txt is used as constraints.
 $(VENV)/.installed: pyproject.toml binder/requirements.txt
@@ -58,6 +58,10 @@ bench-quick: $(VENV)/.bench
 # The tweak panel's latency (set() -> figures updated), 1 and 10 years of daily AAPL; needs only the notebook extras.
 bench-tweak: setup
 	$(PY) benchmarks/bench_tweak.py
+
+# Parameter sweeps: serial vs a 2-worker LocalCluster, vs backtesting.py's optimize, memory per row (about 2 min).
+bench-sweep: $(VENV)/.bench
+	$(PY) benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

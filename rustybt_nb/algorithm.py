@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import attrgetter
@@ -32,12 +33,16 @@ from .assets import Asset
 from .errors import AlgorithmError, SymbolNotFound, did_you_mean
 from .finance.commission import CommissionModel
 from .finance.execution import (
+    MAX_SHARES,
     ExecutionStyle,
     LimitOrder,
     MarketOrder,
     StopLimitOrder,
     StopOrder,
     _check_tif,
+    check_amount,
+    shown,
+    too_many_shares,
 )
 from .finance.order import Order
 from .finance.slippage import SlippageModel
@@ -453,6 +458,9 @@ class TradingAlgorithm:
             sim = self._sim_required()
         if type(amount) is not int or not -_EXACT < amount < _EXACT:  # (an int needs no conversion)
             amount = _check_amount(amount)
+            if not -MAX_SHARES <= amount <= MAX_SHARES:  # well formed, but not a share count float64 books exactly
+                return self._order_rejected(asset, amount, limit_price, stop_price, style, time_in_force, good_till,
+                                            tag, too_many_shares(amount))
         if style is None and limit_price is None and stop_price is None:
             style = _MARKET
         else:
@@ -472,12 +480,28 @@ class TradingAlgorithm:
             order = sim.book.submit(a, amount, style, sim.data._i, tag=tag, unknown=unknown)
         return OrderTicket(order, self)
 
+    def _order_rejected(self, asset: Any, amount: int, limit_price: Any, stop_price: Any, style: Any,
+                        time_in_force: Any, good_till: Any, tag: Any, why: str) -> OrderTicket:
+        """``order(...)`` of a well-formed order that cannot stand: placed as ``rejected``
+        with ``why`` (the arguments are checked as order() checks them)."""
+        sim = self._sim_required()
+        style = _resolve_style(limit_price, stop_price, style)
+        if time_in_force is not None or good_till is not None:
+            import copy
+
+            style = copy.copy(style)
+            style.time_in_force, style.good_till = _check_tif(time_in_force or "GTD", good_till)
+        a, unknown = self._asset(asset)
+        return OrderTicket(sim.book.submit(a, amount, style, sim.data._i, tag=tag, unknown=unknown or why), self)
+
     def _price(self, asset: Asset) -> float:
         sim = self._sim_required()
         return sim.book.last_price(asset, sim.bar)
 
-    def _value_to_amount(self, asset: Any, value: float, name: str) -> tuple[Any, float]:
-        _check_number(name, value)
+    def _value_to_amount(self, asset: Any, value: float) -> tuple[Any, float]:
+        """(asset, shares worth ``value`` at the last price); the shares are NaN for an
+        unknown asset or an asset without a price yet, and may be infinite (a value far
+        beyond the price): :meth:`_order_computed` rejects those with the reason."""
         a, unknown = self._asset(asset)
         if unknown:
             return a, math.nan  # rejected with the unknown-asset reason by _order_computed
@@ -490,7 +514,8 @@ class TradingAlgorithm:
                     stop_price: float | None = None, style: ExecutionStyle | None = None,
                     **kw: Any) -> OrderTicket | None:
         """Order ``value`` dollars' worth (shares = value / last price, toward zero)."""
-        a, amount = self._value_to_amount(asset, value, "value")
+        _check_number("value", value)
+        a, amount = self._value_to_amount(asset, value)
         return self._order_computed(a, amount, limit_price, stop_price, style, **kw)
 
     def order_percent(self, asset: Any, percent: float, limit_price: float | None = None,
@@ -498,8 +523,7 @@ class TradingAlgorithm:
                       **kw: Any) -> OrderTicket | None:
         """Order ``percent`` (a fraction: 0.1 = 10 %) of the portfolio value."""
         _check_number("percent", percent)
-        value = self.portfolio.portfolio_value * percent
-        a, amount = self._value_to_amount(asset, value, "percent")
+        a, amount = self._value_to_amount(asset, self.portfolio.portfolio_value * percent)
         return self._order_computed(a, amount, limit_price, stop_price, style, **kw)
 
     def order_target(self, asset: Any, target: float, limit_price: float | None = None,
@@ -509,8 +533,8 @@ class TradingAlgorithm:
         (open orders are not counted, as in Zipline)."""
         if type(target) is not int and type(target) is not float:
             _check_number("target", target)
-        elif target != target:
-            _check_number("target", target)  # (raises: NaN)
+        elif target - target != 0:
+            _check_number("target", target)  # (raises: NaN or infinite)
         a, unknown = self._asset(asset)
         held = self.portfolio.positions[a].amount if not unknown else 0
         if kw:
@@ -521,7 +545,12 @@ class TradingAlgorithm:
                            stop_price: float | None = None, style: ExecutionStyle | None = None,
                            **kw: Any) -> OrderTicket | None:
         """Order up or down to a position worth ``target`` dollars."""
-        a, shares = self._value_to_amount(asset, target, "target")
+        _check_number("target", target)
+        return self._order_target_value(asset, target, limit_price, stop_price, style, **kw)
+
+    def _order_target_value(self, asset: Any, target: float, limit_price: Any, stop_price: Any, style: Any,
+                            **kw: Any) -> OrderTicket | None:
+        a, shares = self._value_to_amount(asset, target)
         if not isinstance(a, Asset):
             return self._order_computed(a, shares, limit_price, stop_price, style, **kw)
         held = self.portfolio.positions[a].amount
@@ -533,16 +562,20 @@ class TradingAlgorithm:
                              **kw: Any) -> OrderTicket | None:
         """Order up or down to a position worth ``target`` (a fraction) of the portfolio."""
         _check_number("target", target)
-        return self.order_target_value(asset, self.portfolio.portfolio_value * target, limit_price, stop_price,
-                                       style, **kw)
+        return self._order_target_value(asset, self.portfolio.portfolio_value * target, limit_price, stop_price,
+                                        style, **kw)
 
     def _order_computed(self, asset: Any, amount: float, limit_price: Any, stop_price: Any, style: Any,
                         **kw: Any) -> OrderTicket | None:
-        if amount != amount:
+        if amount - amount != 0:  # NaN or infinite: rejected with the reason
             sim = self._sim_required()
             a, unknown = self._asset(asset)
             style = _resolve_style(limit_price, stop_price, style)
-            why = unknown or f"no price for {a.symbol} yet to size the order"
+            if unknown or (amount != amount and self._price(a) != self._price(a)):
+                why = unknown or f"no price for {a.symbol} yet to size the order"
+            else:
+                why = (f"the order's size works out to {amount:g} shares, not a finite number (the value or "
+                       f"percent is far too large for the price {self._price(a):g} and the portfolio value)")
             return OrderTicket(sim.book.submit(a, 1, style, sim.bar, tag=kw.get("tag"), unknown=why), self)
         if kw:
             return self.order(asset, int(amount), limit_price, stop_price, style, **kw)
@@ -567,7 +600,7 @@ class TradingAlgorithm:
         sim = self._sim_required()
         if isinstance(order_id, Order):
             return order_id
-        return sim.book.orders.get(_order_id(order_id))
+        return sim.book.orders.get(_order_id(order_id, "get_order: `order_id`"))
 
     def cancel_order(self, order_param: Any) -> bool:
         """Cancel an order (object, ticket or id) now; it cannot fill afterwards, even on
@@ -594,16 +627,21 @@ class TradingAlgorithm:
         objs = [self._resolve_order(o, "link_oco") for o in orders]
         if len(objs) < 2:
             raise ValueError("link_oco needs at least two orders")
+        ids = [o.id for o in objs]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"link_oco: order(s) {twice} given more than once (`orders`={ids}); an order cannot "
+                             "be one-cancels-other with itself: link two or more different orders")
         return sim.book.contingency.link_oco(objs, sim.bar)
 
     def _resolve_order(self, param: Any, fn: str) -> Order:
         sim = self._sim_required()
         if isinstance(param, Order):
             return param
-        oid = _order_id(param)
+        oid = _order_id(param, f"{fn}: `{'orders' if fn == 'link_oco' else 'order_param'}`")
         order = sim.book.orders.get(oid)
         if order is None:
-            raise ValueError(f"{fn}: no order with id {param!r}; pass the value order() returned or an Order")
+            raise ValueError(f"{fn}: no order with id {shown(param)}; pass the value order() returned or an Order")
         return order
 
     # ======================================================== state
@@ -630,9 +668,13 @@ class TradingAlgorithm:
             raise TypeError("record() takes name/value pairs: record('x', 1) or record(x=1)")
         values = dict(zip(args[::2], args[1::2]))
         values.update(kwargs)
-        for k in values:
+        for k, v in values.items():
             if not isinstance(k, str):
                 raise TypeError(f"record() names must be str, got {k!r}")
+            if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):  # complex, numpy complex
+                raise TypeError(f"record(): `{k}`={v!r} is a complex number; recorded numbers must be real (they "
+                                f"are plotted): record abs({k}), or {k}.real and {k}.imag under two names, or "
+                                f"str({k}) to keep it as text")
         self._sim_required().record(values)
 
     def schedule_function(self, func: Any, date_rule: DateRule | None = None, time_rule: TimeRule | None = None,
@@ -745,36 +787,41 @@ def _ensure_base(algo: TradingAlgorithm) -> None:
     algo._sim = None
 
 
-def _order_id(value: Any) -> int:
+def _order_id(value: Any, what: str = "`order_id`") -> int:
     if isinstance(value, Order):
         return value.id
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"expected an order, ticket or order id, got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{what} must be an order, a ticket or an order id (what order() returned), got "
+                        f"{shown(value)} ({type(value).__name__})")
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an order id") from None
+        raise ValueError(f"{what}: {shown(value)} is not an order id; pass what order() returned") from None
 
 
 _EXACT = 2**53  # ints below this convert to float and back unchanged
 
 
 def _check_number(name: str, value: Any) -> None:
+    """A number argument given by the user: ``TypeError`` unless a number, ``ValueError``
+    when NaN or infinite (or an int beyond the float range), naming ``name``."""
     if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(value, "__float__")):
-        raise TypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__})")
-    if float(value) != float(value):
+        raise TypeError(f"`{name}` must be a number, got {shown(value)} ({type(value).__name__})")
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = math.inf
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number, got {shown(value)} ({type(value).__name__})") from None
+    if v != v:
         raise ValueError(f"`{name}` is NaN; check the calculation that produced it")
+    if v == math.inf or v == -math.inf:
+        raise ValueError(f"`{name}` must be a finite number, got {shown(value)}; check the calculation that "
+                         "produced it")
 
 
 def _check_amount(amount: Any) -> int:
-    _check_number("amount", amount)
-    value = float(amount)
-    if math.isinf(value):
-        raise ValueError(f"`amount` must be finite, got {amount!r}")
-    near = round(value)
-    if abs(value - near) < 1e-4:
-        value = near
-    return int(value)  # toward zero, as Zipline
+    return check_amount("amount", amount)
 
 
 def _resolve_style(limit_price: Any, stop_price: Any, style: Any) -> ExecutionStyle:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import numbers
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -74,6 +75,11 @@ class Backtest:
         ``'daily'`` or ``'minute'``; default the data's own (a mismatch raises).
     fill_model, trail_reference, same_bar:
         Simulation policies (see the README's semantics section).
+    max_leverage:
+        None (default: no limit; a run whose exposure passes 100 % is warned about once),
+        or the largest gross exposure (gross market value of the positions / portfolio
+        value) an order may take: an order placed (or modified) beyond it is rejected with
+        the reason. Checked when the order is placed, at the last prices (see the README).
     slippage, commission:
         Models (default none: costs are zero, and every summary says so).
     symbols:
@@ -99,6 +105,7 @@ class Backtest:
         slippage: SlippageModel | None = None,
         commission: CommissionModel | None = None,
         symbols: Any = None,
+        max_leverage: float | None = None,
         initialize: Callable[..., Any] | None = None,
         handle_data: Callable[..., Any] | None = None,
         before_trading_start: Callable[..., Any] | None = None,
@@ -107,9 +114,11 @@ class Backtest:
         __tracebackhide__ = True
         given = {"data": data, "start": start, "end": end, "capital_base": capital_base,
                  "data_frequency": data_frequency, "fill_model": fill_model, "trail_reference": trail_reference,
-                 "same_bar": same_bar, "slippage": slippage, "commission": commission, "symbols": symbols}
+                 "same_bar": same_bar, "slippage": slippage, "commission": commission, "symbols": symbols,
+                 "max_leverage": max_leverage}
         # what the user set, to write the equivalent run_algorithm call (call_text)
         self._given = {k: v for k, v in given.items() if not _is_default(k, v)}
+        self._written: dict[str, str] = {}
         functions = {"initialize": initialize, "handle_data": handle_data,
                      "before_trading_start": before_trading_start, "analyze": analyze}
         self.strategy = strategy
@@ -124,6 +133,7 @@ class Backtest:
         self.same_bar = _check_choice("same_bar", same_bar, SAME_BAR_POLICIES)
         self.slippage = _check_model("slippage", slippage, SlippageModel, "VolumeShareSlippage()")
         self.commission = _check_model("commission", commission, CommissionModel, "PerShare()")
+        self.max_leverage = _check_max_leverage(max_leverage)
         try:
             freq = normalize_frequency(data_frequency)
         except ValueError:
@@ -176,7 +186,8 @@ class Backtest:
         as an object rather than a name is written as the variable ``data``."""
         parts = [self.strategy_name] if self.strategy is not None else \
             [f"{k}={getattr(f, '__name__', k)}" for k, f in self.functions.items()]
-        parts += [f"{k}={_literal(v, k)}" for k, v in self._given.items()]
+        names = [k for k in _DEFAULTS if k in self._given or k in self._written]
+        parts += [f"{k}={self._written[k] if k in self._written else _literal(self._given[k], k)}" for k in names]
         defaults = self.params
         parts += [f"{k}={v!r}" for k, v in (params or {}).items() if k not in defaults or defaults[k] != v]
         return f"run_algorithm({', '.join(parts)})"
@@ -203,12 +214,23 @@ class Backtest:
 
         return run_walk_forward(self, grid, **options)
 
-    def tweak(self, **controls: Any) -> Any:
+    def tweak(self, *, initial: Mapping[str, Any] | None = None, **controls: Any) -> Any:
         """A live panel that re-runs this backtest as its parameters move (see
-        :func:`rustybt_nb.analytics.tweak`); ``controls`` override parameters' controls."""
+        :func:`rustybt_nb.analytics.tweak`); ``controls`` say what a parameter's control is
+        (``fast=(2, 30, 1)``) or where it starts (``fast=12``), as does ``initial``."""
         from .analytics.tweak_panel import TweakPanel
 
-        return TweakPanel(self, **controls)
+        return TweakPanel(self, initial=initial, **controls)
+
+    def written_as(self, **arguments: str) -> Backtest:
+        """Say how :meth:`call_text` writes arguments that were given as objects, e.g.
+        ``written_as(data="'AAPL'")`` when the bars came from a sample name, or
+        ``written_as(data="prices")`` when they came from a variable. Returns the backtest."""
+        for name, text in arguments.items():
+            if name not in _DEFAULTS:
+                raise ValueError(f"`{name}` is not a backtest setting; the settings are {', '.join(_DEFAULTS)}")
+            self._written[name] = str(text)
+        return self
 
     def __repr__(self) -> str:
         return (f"<Backtest {self.strategy_name} on {', '.join(self.store.symbols)} ({self.data_frequency}), "
@@ -262,10 +284,13 @@ class Backtest:
         }
         if store.frequency == "minute":
             settings["tz"] = store.tz
+        max_leverage = getattr(self, "max_leverage", None)  # (a Backtest pickled before the setting existed)
+        if max_leverage is not None:
+            settings["max_leverage"] = max_leverage
         return Simulation(algo, store, lo=self.lo, hi=self.hi, capital_base=self.capital_base,
                           fill_model=self.fill_model, trail_reference=self.trail_reference,
                           same_bar=self.same_bar, slippage=self.slippage, commission=self.commission,
-                          settings=settings)
+                          settings=settings, max_leverage=max_leverage)
 
 
 def run_algorithm(
@@ -285,6 +310,7 @@ def run_algorithm(
     same_bar: str = "stop_first",
     slippage: SlippageModel | None = None,
     commission: CommissionModel | None = None,
+    max_leverage: float | None = None,
     progress: Callable[[int, int], Any] | None = None,
     **params: Any,
 ) -> BacktestResult:
@@ -303,7 +329,7 @@ def run_algorithm(
                         before_trading_start=before_trading_start, analyze=analyze, data=data, start=start,
                         end=end, capital_base=capital_base, data_frequency=data_frequency, fill_model=fill_model,
                         trail_reference=trail_reference, same_bar=same_bar, slippage=slippage,
-                        commission=commission)
+                        commission=commission, max_leverage=max_leverage)
     return backtest.run(progress, **params)
 
 
@@ -364,13 +390,18 @@ def _fewer_full_collections() -> Iterator[None]:
 
 _DEFAULTS = {"data": "AAPL", "start": None, "end": None, "capital_base": 100_000, "data_frequency": None,
              "fill_model": "ohlc", "trail_reference": "high_low", "same_bar": "stop_first", "slippage": None,
-             "commission": None, "symbols": None}
+             "commission": None, "symbols": None, "max_leverage": None}
 
 
 def _is_default(name: str, value: Any) -> bool:
     default = _DEFAULTS[name]
-    return value is default or (isinstance(value, str | int | float) and type(value) is type(default)
-                                and value == default)
+    if value is default:
+        return True
+    if isinstance(value, bool) or isinstance(default, bool):
+        return False
+    if isinstance(value, int | float) and isinstance(default, int | float):
+        return value == default  # (100000.0 is the default capital too)
+    return isinstance(value, str) and value == default
 
 
 def _literal(value: Any, name: str) -> str:
@@ -407,6 +438,15 @@ def _check_capital(capital_base: Any) -> float:
             or capital_base == float("inf"):
         raise ValueError(f"`capital_base` must be a positive number, got {capital_base!r}")
     return float(capital_base)
+
+
+def _check_max_leverage(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+        raise ValueError(f"`max_leverage` must be a positive number (1.0: no borrowing; 2.0: positions up to twice "
+                         f"the portfolio value) or None for no limit, got {value!r}")
+    return float(value)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -5,6 +5,9 @@ exchange calendars, 365 for 7-day ('24/7') data. Sharpe and Sortino use a zero r
 rate. CAGR uses calendar time between the first and last session. Exposure is the share of
 the simulated bars at whose close a position was held (so an intraday strategy on minute bars
 that is flat at every close still shows its time in the market).
+
+No metric raises: one that cannot be computed is NaN (or ±inf when it overflows a float,
+e.g. the CAGR of a short run with a huge return), and :func:`metric_notes` says why.
 """
 
 from __future__ import annotations
@@ -96,6 +99,50 @@ def exposure_from_fills(fill_bars: np.ndarray, fill_assets: np.ndarray, position
     return held_bars / n
 
 
+def _cagr(growth: float, years: float) -> float:
+    """``growth ** (1 / years) - 1``; inf when that overflows, NaN when undefined (no time
+    elapsed, a growth that is not a positive number)."""
+    if not (years > 0 and growth > 0) or growth != growth:
+        return math.nan
+    try:
+        return growth ** (1 / years) - 1
+    except OverflowError:  # a short run with a large return: the power exceeds a float
+        return math.inf
+
+
+def metric_notes(metrics: pd.Series, perf: pd.DataFrame) -> list[str]:
+    """Why a headline metric of a run could not be computed (or overflowed), one sentence
+    each; empty for ordinary runs. (A ratio without data — Sharpe without returns, a win
+    rate without trades — is NaN by definition and is not noted.)"""
+    notes = []
+    pv = perf["portfolio_value"].to_numpy(dtype=float) if len(perf) else np.zeros(0)
+    bad = np.flatnonzero(~np.isfinite(pv))
+    if len(bad):
+        notes.append(f"the portfolio value is {pv[bad[0]]} from {perf.index[bad[0]].date()} on; the metrics that "
+                     "depend on it are NaN")
+    end, start = metrics.get("end_value", math.nan), metrics.get("start_value", math.nan)
+    cagr = metrics.get("cagr", math.nan)
+    if cagr == math.inf:
+        notes.append(f"CAGR is inf: growing x{end / start:.4g} in {_span_text(perf)} overflows a float when "
+                     "annualised (a short run with a large return)")
+    elif cagr != cagr and end == end and len(pv) > 1:
+        if not end > 0:
+            notes.append(f"CAGR is undefined: the portfolio ended at {end:,.2f} (not above zero)")
+    for name in ("total_return", "annual_volatility", "sharpe", "sortino", "avg_trade_pnl"):
+        value = metrics.get(name, math.nan)
+        if value in (math.inf, -math.inf):
+            notes.append(f"{metric_label(name)} is {value}: it overflows a float")
+    if len(pv) > 1 and np.isnan(perf["returns"].to_numpy(dtype=float)[1:]).any():
+        notes.append("some returns are undefined (the portfolio value was 0 before them); volatility, Sharpe and "
+                     "Sortino leave them out")
+    return notes
+
+
+def _span_text(perf: pd.DataFrame) -> str:
+    days = (perf.index[-1] - perf.index[0]).total_seconds() / 86400.0 if len(perf) > 1 else 0.0
+    return f"{days:g} days"
+
+
 def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: float, periods_per_year: float,
                     total_commission: float, exposure: float | None = None) -> pd.Series:
     """The metrics of :data:`METRIC_NAMES`. ``exposure`` (see :func:`exposure_from_fills`)
@@ -112,7 +159,7 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
         years = days / 365.25
     else:
         years = 0.0
-    cagr = (end_value / capital_base) ** (1 / years) - 1 if years > 0 and end_value > 0 else math.nan
+    cagr = _cagr(end_value / capital_base, years)
     missing = np.isnan(rets)
     valid = rets[~missing] if missing.any() else rets
     std = float(valid.std(ddof=1)) if len(valid) > 1 else math.nan

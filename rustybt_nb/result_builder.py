@@ -19,6 +19,7 @@ not a pass over every bar.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -28,7 +29,8 @@ import pandas as pd
 
 from .finance.ledger import FILL_COLUMNS, TRADE_COLUMNS
 from .finance.order import _PLAIN, OrderEvent
-from .metrics import compute_metrics, exposure_from_fills
+from .formatting import time_text
+from .metrics import compute_metrics, exposure_from_fills, metric_notes
 from .results import (
     EVENT_COLUMNS,
     LOG_COLUMNS,
@@ -39,6 +41,8 @@ from .results import (
     BacktestResult,
     empty_frame,
     gc_paused,
+    record_text,
+    valid_text,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +64,7 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
 
 def build_metrics(sim: Simulation) -> pd.Series:
     """``build_result(sim, ...).metrics``, without building anything else."""
-    with gc_paused():
+    with gc_paused(), np.errstate(all="ignore"):  # (overflows give inf / NaN metrics, never warnings)
         span = _Span.of(sim)
         fill_data = _fill_columns(sim)
         fill_assets = np.array(fill_data["asset"], dtype=object)
@@ -161,8 +165,20 @@ def _perf(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: 
 
 def _add_records(sim: Simulation, span: _Span, perf: pd.DataFrame) -> None:
     """Recorded values as perf columns, one row per session, carried forward."""
-    rec = pd.DataFrame.from_dict({int(s): v for s, v in sim.records.items()}, orient="index")
-    rec = rec.reindex(np.arange(span.s0, span.s1 + 1)).ffill()
+    try:
+        rec = pd.DataFrame.from_dict({int(s): v for s, v in sim.records.items()}, orient="index")
+    except UnicodeError:  # text that is not valid Unicode (lone surrogates): kept with those escaped
+        rec = pd.DataFrame.from_dict({int(s): {k: valid_text(x) for k, x in v.items()}
+                                      for s, v in sim.records.items()}, orient="index")
+    for col in rec.columns:  # dtypes pandas cannot carry forward (float16, longdouble, complex)
+        dtype = rec[col].dtype
+        if isinstance(dtype, np.dtype) and (dtype.kind == "c" or (dtype.kind == "f" and dtype.itemsize not in (4, 8))):
+            rec[col] = rec[col].astype(object)
+    rec = rec.reindex(np.arange(span.s0, span.s1 + 1))
+    try:
+        rec = rec.ffill()
+    except (TypeError, ValueError):  # a column of some other dtype: carried forward as objects
+        rec = rec.apply(_ffill_objects)
     rec.index = perf.index
     for col in rec.columns:
         name = col if col not in perf.columns else f"recorded_{col}"
@@ -182,12 +198,14 @@ def _trades(sim: Simulation, span: _Span) -> pd.DataFrame:
     return pd.DataFrame(trade_data)
 
 
-def _logs(sim: Simulation) -> pd.DataFrame:
+def _logs(sim: Simulation, extra: list[tuple[Any, str, str]] = ()) -> pd.DataFrame:
     tz_index = sim.store.index
-    if not sim.logs:
+    rows = sim.logs + list(extra) if extra else sim.logs
+    if not rows:
         return pd.DataFrame({"dt": _bar_times(tz_index, np.zeros(0, dtype=np.int64)),
                              "level": np.array([], dtype=object), "message": np.array([], dtype=object)})
-    logs = pd.DataFrame(sim.logs, columns=LOG_COLUMNS)
+    logs = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    logs["message"] = logs["message"].map(valid_text)  # (text UTF-8 can store: a result saves)
     logs["dt"] = _dt_column(logs["dt"], tz_index)
     return logs.sort_values("dt", kind="stable").reset_index(drop=True)
 
@@ -206,24 +224,120 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     span = _Span.of(sim)
     fill_data = _fill_columns(sim)
     fill_assets = np.array(fill_data["asset"], dtype=object)
-    perf, held_parts = _perf(sim, span, fill_data, fill_assets)
-    if sim.records:
-        _add_records(sim, span, perf)
-    trades = _trades(sim, span)
-    metrics = _metrics(sim, span, perf, trades, fill_data, fill_assets)
+    with np.errstate(all="ignore"):  # (overflows give inf / NaN values and metrics, noted below; never warnings)
+        perf, held_parts = _perf(sim, span, fill_data, fill_assets)
+        if sim.records:
+            _add_records(sim, span, perf)
+        trades = _trades(sim, span)
+        metrics = _metrics(sim, span, perf, trades, fill_data, fill_assets)
+        notes = metric_notes(metrics, perf)
+        leverage = _leverage_warning(sim, span, fill_data, fill_assets, perf, held_parts)
+    if leverage is not None:
+        notes.append(leverage[2])
+        logging.getLogger("rustybt_nb.algorithm").warning(leverage[2])
     lo, hi = span.lo, span.hi
     bars = max(0, hi - lo + 1)
     run_info = {"wall_seconds": wall, "bars": bars, "bars_per_second": bars / wall if wall > 0 else math.nan,
                 "orders": len(book.orders), "events": len(book.log), "completed": sim.error is None,
-                "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}"}
-    # the other frames are built on first read, from the run's records (they do not change any more)
+                "error": None if sim.error is None else f"{type(sim.error).__name__}: {sim.error}",
+                "notes": notes}
+    # The other frames are built on first read, from the run's records as they stand now: the
+    # orders (a list of them) and the first n_events events; the book refuses changes after the
+    # run (Simulation.run closes it), and the slice keeps even a stray event out of the result.
     tz_index, labels = store.index, span.labels
-    order_list, log = list(book.orders.values()), book.log
+    order_list, log, n_events = list(book.orders.values()), book.log, len(book.log)
     return BacktestResult(
-        perf, lambda: _orders_frame(order_list, tz_index), lambda: _events_frame(log, tz_index),
+        perf, lambda: _orders_frame(order_list, tz_index),
+        lambda: _events_frame(log if len(log) == n_events else log[:n_events], tz_index),
         lambda: _fills_frame(fill_data, tz_index), lambda: _positions_frame(held_parts, labels),
-        trades, _logs(sim), metrics, dict(sim.settings), run_info,
+        trades, _logs(sim, [leverage] if leverage is not None else ()), metrics, dict(sim.settings), run_info,
         prices=lambda: _price_frame(store, lo, max(hi, lo - 1)))
+
+
+def _leverage_warning(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: np.ndarray,
+                      perf: pd.DataFrame, held_parts: list[tuple[Any, ...]]) -> tuple[Any, str, str] | None:
+    """The run's one leverage warning as a log row ``(dt, 'WARNING', message)``, or None.
+
+    Exposure is the gross market value of the positions (the sum of their absolute values)
+    over the portfolio value, measured at the close of every bar with a fill and of every
+    session (positions change only at fills; prices move them in between). The run is
+    warned about the first time cash is negative or the exposure exceeds 100 % — or, with
+    ``max_leverage`` set, the first time the exposure exceeds it (orders are checked when
+    placed; price moves can still take a portfolio beyond it) — and the message gives the
+    peak. Computed from the fills and the per-session values after the run: nothing is
+    added to the per-bar loop."""
+    fill_bars = fill_data["bar"]
+    if not len(fill_bars):
+        return None  # nothing was ever held
+    store = sim.store
+    limit = sim.book.max_leverage
+    # the close of each bar with a fill: cash after its last fill, each position after its last fill so far
+    last = np.r_[fill_bars[1:] != fill_bars[:-1], True]
+    bars = fill_bars[last]
+    cash = fill_data["cash_after"][last]
+    amounts = fill_data["position_after"]
+    if limit is None and not (amounts < 0).any() and cash.min() >= 0 and perf["cash"].min() >= 0:
+        return None  # (without shorts, exposure is above 100 % exactly when cash is negative)
+    gross = np.zeros(len(bars))
+    value = np.zeros(len(bars))
+    for asset in store.assets:
+        if len(store.assets) == 1:
+            asset_bars, asset_amounts = fill_bars, amounts
+        else:
+            sel = np.flatnonzero(fill_assets == asset.symbol)
+            if not len(sel):
+                continue
+            asset_bars, asset_amounts = fill_bars[sel], amounts[sel]
+        k = np.searchsorted(asset_bars, bars, side="right") - 1
+        held = np.where(k >= 0, asset_amounts[np.maximum(k, 0)], 0.0)
+        v = held * store.arrays[asset.sid]["price"][bars]
+        v[held == 0] = 0.0
+        gross += np.abs(v)
+        value += v
+    # the close of every session
+    s_gross = np.zeros(len(perf))
+    for part in held_parts:
+        s_gross += np.abs(part[6])
+    when = np.r_[bars, span.end_bars].astype(np.int64)
+    cash = np.r_[cash, perf["cash"].to_numpy(dtype=float)]
+    gross = np.r_[gross, s_gross]
+    pv = np.r_[cash[:len(bars)] + value, perf["portfolio_value"].to_numpy(dtype=float)]
+    threshold = limit if limit is not None else 1.0
+    over = (gross > threshold * pv) | ((pv <= 0) & (gross > 0))
+    if limit is None:
+        over |= cash < 0
+    if not over.any():
+        return None
+    hits = np.flatnonzero(over)
+    first = hits[np.argmin(when[hits])]
+    ratio = np.where(pv > 0, gross / np.where(pv > 0, pv, 1.0), np.inf)
+    peak = hits[np.argmax(ratio[hits])]
+
+    def at(j: int) -> str:
+        return time_text(store.timestamp(int(when[j])), store.tz if store.frequency == "minute" else None)
+
+    def money(x: float) -> str:
+        return f"{x:,.2f}" if abs(x) < 1e15 else f"{x:.4g}"
+
+    def exposure(j: int) -> str:
+        if ratio[j] == np.inf:
+            return f"held with a portfolio value of {money(pv[j])} (exposure unbounded)"
+        return f"{ratio[j]:.2f}x the portfolio value {money(pv[j])}"
+
+    def peak_text() -> str:
+        return f"{ratio[peak]:.2f}x" if ratio[peak] != np.inf else "unbounded"
+
+    gross_text = f"the positions' gross value {money(gross[first])} is {exposure(first)}"
+    if limit is None:
+        what = (f"cash went negative ({money(cash[first])})" if cash[first] < 0 else "the exposure passed 100 %")
+        message = (f"leverage: at {at(first)} {what}: {gross_text}; the peak was {peak_text()} at {at(peak)}. "
+                   "Positions beyond the cash are bought on credit (no margin model, no interest); pass "
+                   "max_leverage= to reject orders beyond a limit")
+    else:
+        message = (f"leverage: at {at(first)} {gross_text}, beyond max_leverage={limit:g}; the peak was "
+                   f"{peak_text()} at {at(peak)}. Orders are checked when placed: price moves (and fills away from "
+                   "the last price) can take the exposure beyond the limit afterwards")
+    return (store.timestamp(int(when[first])), "WARNING", message)
 
 
 def _fills_frame(fill_data: dict[str, Any], tz_index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -406,22 +520,39 @@ def _dt_column(values: pd.Series, like: pd.DatetimeIndex) -> pd.Series:
     return out.astype(f"datetime64[ns, {like.tz}]" if like.tz is not None else "datetime64[ns]")
 
 
+def _ffill_objects(col: pd.Series) -> pd.Series:
+    try:
+        return col.ffill()
+    except (TypeError, ValueError):
+        return col.astype(object).ffill()
+
+
 def _clean_recorded(col: pd.Series) -> pd.Series:
-    """A typed column for one recorded name: numbers -> numeric, strings -> str,
-    timestamps -> datetime; other objects become their repr. A name that held values of
-    different kinds stays an object column (saved as JSON text, loaded back as is)."""
+    """A typed column for one recorded name: real numbers -> numeric (float64/int64),
+    strings -> str, timestamps (also ``datetime.date`` and ``numpy.datetime64``) ->
+    datetime; other objects (complex numbers, durations, lists, sets ...) become their
+    text (:func:`record_text`). A name that held values of different kinds stays an
+    object column (saved as JSON text, loaded back as is)."""
     def fix(v: Any) -> Any:
-        if v is None or isinstance(v, (bool, int, float, str, np.number, np.bool_, pd.Timestamp)):
+        if v is None or isinstance(v, (bool, np.bool_, pd.Timestamp)):
             return v
-        if isinstance(v, (_dt.datetime, _dt.date)):
+        if isinstance(v, str):
+            return valid_text(v)
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return float(v) if isinstance(v, np.floating) and v.dtype.itemsize not in (4, 8) else v
+        if isinstance(v, (_dt.datetime, _dt.date, np.datetime64)):
             return pd.Timestamp(v)
-        return repr(v)
+        return record_text(v)
 
     fixed = col.map(fix)
-    present = [v for v in fixed if v is not None and not (isinstance(v, float) and v != v)]
+    # (missing: None, NaN, and the NaT of sessions before the first record of a timestamp)
+    present = [v for v in fixed if v is not None and v is not pd.NaT and not (isinstance(v, float) and v != v)]
     kinds = {_kind(v) for v in present}
     if kinds <= {"number"}:
-        return pd.to_numeric(fixed)
+        try:
+            return pd.to_numeric(fixed)
+        except (TypeError, ValueError):  # (numbers next to a recorded NaT)
+            return fixed.astype(object)
     if kinds == {"str"}:
         return fixed.astype("str")
     if kinds == {"timestamp"} and len({str(v.tz) for v in present}) == 1:

@@ -6,10 +6,19 @@ positions_value, then recorded values carried forward), ``orders`` (one row per 
 ``positions`` (per session and asset held), ``trades`` (round trips; ``is_open`` marks
 those still open at the end, valued at the last price), ``logs``; and ``metrics`` (a
 Series). ``save(path)`` writes a folder of Parquet files plus ``meta.json`` (no pickle)
-and ``BacktestResult.load(path)`` reads it back equal.
+and ``BacktestResult.load(path)`` reads it back equal (``equals``; every frame with its
+dtypes). Two saves of two identical runs are the same bytes, file by file: the wall-clock
+figures of ``run_info`` (``wall_seconds``, ``bars_per_second``) describe how fast the
+run went, not what it did, and are not saved (a loaded result's ``run_info`` lacks them).
 
-Recorded values that are not numbers, strings, booleans or timestamps are kept as
-their text (``repr``) so the result stays saveable.
+Recorded values (``record``): real numbers, booleans, strings, ``None`` and timestamps
+(``pandas.Timestamp``, ``datetime.datetime``/``date``, ``numpy.datetime64``: all become
+Timestamps) are kept as they are; any other object (a complex number, a duration, a
+list, a set, an instance of your own class) is kept as its text (:func:`record_text`:
+its ``repr``, without the memory address of a default repr and with a set's items sorted,
+so that the same run gives the same text), so the result stays saveable and round-trips
+exactly. Text that is not valid Unicode (lone surrogates) is kept with those code
+points escaped.
 
 ``perf``, ``trades``, ``logs`` and ``metrics`` are built when the run ends. ``orders``,
 ``order_events``, ``fills``, ``positions`` and ``prices`` are built from the run's own
@@ -24,6 +33,8 @@ import datetime as _dt
 import gc
 import json
 import math
+import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -261,6 +272,7 @@ class BacktestResult:
             f"  orders {len(self.orders)} ({counts}), fills {len(self.fills)}",
             f"  fill model {s.get('fill_model')}, slippage {s.get('slippage')}, commission {s.get('commission')}",
         ]
+        lines += [f"  note: {note}" for note in (self.run_info or {}).get("notes") or ()]  # why a metric is inf/NaN
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -268,40 +280,114 @@ class BacktestResult:
 
     # ---------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
-        """Write the result to folder ``path`` (Parquet frames + meta.json)."""
+        """Write the result to folder ``path`` (Parquet frames + ``meta.json``); returns it.
+
+        The folder is made if needed; a result saved there before is replaced (its
+        ``meta.json`` goes first and the new one is written last, so a save that fails
+        half-way leaves a folder that ``load`` refuses, never a mix of two results).
+        ``run_info``'s wall-clock figures are not saved (see the module docstring), so two
+        identical runs save identical bytes.
+
+        Raises ``FileExistsError`` when ``path`` is a file, ``TypeError`` for a ``path``
+        that is not a str or Path, ``OSError`` (the message naming the folder) when the
+        folder cannot be written.
+        """
         _need_pyarrow()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        json_columns = {}
-        for name in FRAMES:
-            frame, encoded = _encode_objects(getattr(self, name))
-            frame.to_parquet(folder / f"{name}.parquet")
+        folder = _folder_arg(path)
+        if folder.exists() and not folder.is_dir():
+            raise FileExistsError(
+                f"`path`={str(path)!r} is a file; save() writes a folder (Parquet frames + meta.json): "
+                f"pass a folder path that is not taken, e.g. {str(folder.with_suffix('')) + '_result'!r}")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "meta.json").unlink(missing_ok=True)
+        except OSError as exc:
+            raise type(exc)(f"cannot save the result to {str(folder)!r}: {exc.strerror or exc} "
+                            "(a part of the path is a file, or the folder is not writable); "
+                            "fix: pass another `path`") from None
+        json_columns: dict[str, list[str]] = {}
+        dtypes: dict[str, dict[str, str]] = {}
+        frames = {name: getattr(self, name) for name in FRAMES}
+        frames["metrics"] = self.metrics.to_frame()
+        for name, frame in frames.items():
+            encoded: list[str] = []
+            if name != "metrics":
+                frame, encoded = _encode_objects(frame)
             if encoded:
                 json_columns[name] = encoded
-        self.metrics.to_frame().to_parquet(folder / "metrics.parquet")
-        meta = {"format": "rustybt_nb.BacktestResult", "version": 1, "json_columns": json_columns,
-                "settings": _jsonable(self.settings), "run_info": _jsonable(self.run_info)}
-        (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+            kept = _unit_dtypes(frame)
+            if kept:
+                dtypes[name] = kept
+            try:
+                frame.to_parquet(folder / f"{name}.parquet")
+            except OSError as exc:
+                raise type(exc)(f"cannot write {str(folder / f'{name}.parquet')!r}: {exc}") from None
+            except Exception as exc:  # pyarrow refusing a value
+                raise ValueError(f"cannot save frame {name!r} of the result to {str(folder)!r}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        run_info = {k: v for k, v in self.run_info.items() if k not in UNSAVED_RUN_INFO}
+        meta = {"format": FORMAT, "version": VERSION, "json_columns": json_columns,
+                "settings": _jsonable(self.settings), "run_info": _jsonable(run_info)}
+        if dtypes:
+            meta["dtypes"] = dtypes
+        temp = folder / "meta.json.partial"
+        try:
+            temp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            temp.replace(folder / "meta.json")
+        except OSError as exc:
+            raise type(exc)(f"cannot write {str(folder / 'meta.json')!r}: {exc}") from None
         return folder
 
     @classmethod
     def load(cls, path: str | Path) -> BacktestResult:
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`.
+
+        Raises ``FileNotFoundError`` when the folder, its ``meta.json`` or one of its
+        frames is missing, and ``ValueError`` when a file is damaged (``meta.json`` that
+        is not JSON or not a saved result, a Parquet file that cannot be read) — each
+        naming the file and the fix.
+        """
         _need_pyarrow()
-        folder = Path(path)
+        folder = _folder_arg(path)
         meta_file = folder / "meta.json"
+        if not folder.exists():
+            raise FileNotFoundError(f"`path`={str(path)!r} does not exist (absolute path "
+                                    f"{str(folder.absolute())!r}): pass a folder written by result.save()")
+        if not folder.is_dir():
+            raise FileNotFoundError(f"`path`={str(path)!r} is a file, not a folder: pass the folder that "
+                                    "result.save() wrote (it holds meta.json and the .parquet frames)")
         if not meta_file.exists():
-            raise FileNotFoundError(f"{meta_file} not found: `path` must be a folder written by result.save()")
-        meta = json.loads(meta_file.read_text())
-        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+            raise FileNotFoundError(
+                f"{meta_file} not found: `path` must be a folder written by result.save() (a save that did not "
+                "finish leaves none); fix: save the result again")
+        meta = _read_meta(meta_file)
+        names = (*FRAMES, "metrics")
+        missing = [f"{name}.parquet" for name in names if not (folder / f"{name}.parquet").is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"the saved result in {str(folder)!r} lacks {', '.join(missing)} (files were removed or the "
+                "folder was copied in part); fix: copy the whole folder, or save the result again")
+        frames = {name: _read_frame(folder / f"{name}.parquet") for name in names}
+        for name, kept in meta.get("dtypes", {}).items():
+            if name in frames:
+                frames[name] = _restore_dtypes(frames[name], kept)
         for name, cols in meta.get("json_columns", {}).items():
-            frames[name] = _decode_objects(frames[name], cols)
+            try:
+                frames[name] = _decode_objects(frames[name], cols)
+            except (KeyError, TypeError, ValueError) as exc:  # (json.JSONDecodeError is a ValueError)
+                raise ValueError(f"{str(folder / f'{name}.parquet')!r} is damaged: its column(s) {cols} do "
+                                 f"not hold the JSON text save() wrote ({exc}); fix: save the result again"
+                                 ) from None
         for name in ("orders", "trades"):
             df = frames[name]
             for col in ("child_ids", "oco_ids", "order_ids"):
                 if col in df:
                     df[col] = df[col].map(lambda v: [int(x) for x in v] if v is not None else [])
-        metrics = pd.read_parquet(folder / "metrics.parquet").iloc[:, 0].rename("metrics")
+        metrics_frame = frames.pop("metrics")
+        if metrics_frame.shape[1] != 1:
+            raise ValueError(f"{str(folder / 'metrics.parquet')!r} is damaged (it has {metrics_frame.shape[1]} "
+                             "columns, save() writes one); fix: save the result again")
+        metrics = metrics_frame.iloc[:, 0].rename("metrics")
         return cls(**frames, metrics=metrics, settings=_unjson(meta["settings"]),
                    run_info=_unjson(meta["run_info"]))
 
@@ -314,6 +400,92 @@ class BacktestResult:
         except AssertionError:
             return False
         return _jsonable(self.settings) == _jsonable(other.settings)
+
+
+FORMAT = "rustybt_nb.BacktestResult"
+VERSION = 1
+#: ``run_info`` keys that are not saved: how fast the run went, not what it did.
+UNSAVED_RUN_INFO = ("wall_seconds", "bars_per_second")
+
+
+def _folder_arg(path: Any) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"`path` must be a folder path (a str or pathlib.Path), got {type(path).__name__}: "
+                        f"{path!r}")
+    folder = Path(path)
+    if not str(path).strip():
+        raise ValueError("`path`='' is empty: pass a folder path, e.g. 'results/my_run'")
+    return folder
+
+
+def _read_meta(meta_file: Path) -> dict[str, Any]:
+    """``meta.json`` of a saved result, or a ValueError that says what is wrong with it."""
+    damaged = f"{str(meta_file)!r} is damaged"
+    fix = "fix: save the result again (or restore the folder from a copy)"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{damaged}: it is not UTF-8 text; {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{damaged}: it is not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno}); "
+                         f"{fix}") from None
+    except OSError as exc:
+        raise type(exc)(f"cannot read {str(meta_file)!r}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{str(meta_file)!r} does not describe a saved BacktestResult (no \"format\": "
+                         f"{FORMAT!r}); `path` must be a folder written by result.save()")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(f"{str(meta_file)!r} is of format version {version!r}; this rustybt_nb reads version "
+                         f"{VERSION}: upgrade rustybt_nb to load it")
+    bad = [k for k, kind in (("settings", dict), ("run_info", dict), ("json_columns", dict)) if
+           not isinstance(meta.get(k, {}), kind)] + [k for k in ("settings", "run_info") if k not in meta]
+    if bad:
+        raise ValueError(f"{damaged}: {', '.join(repr(k) for k in dict.fromkeys(bad))} missing or not an "
+                         f"object; {fix}")
+    return meta
+
+
+def _read_frame(file: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(file)
+    except OSError as exc:
+        if isinstance(exc, PermissionError | IsADirectoryError):
+            raise type(exc)(f"cannot read {str(file)!r}: {exc}") from None
+        raise ValueError(f"{str(file)!r} is damaged: it cannot be read as Parquet ({exc}); "
+                         "fix: save the result again (or restore the folder from a copy)") from None
+    except Exception as exc:  # pyarrow's own errors (ArrowInvalid ...)
+        raise ValueError(f"{str(file)!r} is damaged: it cannot be read as Parquet ({type(exc).__name__}: {exc}); "
+                         "fix: save the result again (or restore the folder from a copy)") from None
+
+
+def _in_seconds(dtype: Any) -> bool:
+    return (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)) and \
+        np.datetime_data(getattr(dtype, "base", dtype))[0] == "s"
+
+
+def _unit_dtypes(df: pd.DataFrame) -> dict[str, Any]:
+    """Datetime and duration columns (and index) in seconds: Parquet stores them in
+    milliseconds, so their dtype is kept in meta.json and put back on load."""
+    kept: dict[str, Any] = {}
+    columns = {str(c): str(df[c].dtype) for c in df.columns if _in_seconds(df[c].dtype)}
+    if columns:
+        kept["columns"] = columns
+    if _in_seconds(df.index.dtype):
+        kept["index"] = str(df.index.dtype)
+    return kept
+
+
+def _restore_dtypes(df: pd.DataFrame, kept: Any) -> pd.DataFrame:
+    try:
+        if "index" in kept:
+            df.index = df.index.astype(kept["index"])
+        for name, dtype in kept.get("columns", {}).items():
+            if name in df.columns:
+                df[name] = df[name].astype(dtype)
+    except (AttributeError, TypeError, ValueError):  # (a damaged entry: the frame stays as read)
+        pass
+    return df
 
 
 def _encode_objects(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -329,12 +501,57 @@ def _encode_objects(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def _decode_objects(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     for c in names:
-        df[c] = df[c].map(lambda v: _unjson(json.loads(v))).astype(object)
+        values = np.empty(len(df), dtype=object)  # (filled item by item: no inference turns NaT into NaN
+        for k, v in enumerate(df[c]):              # and no list becomes a row of a 2-d array)
+            values[k] = _unjson(json.loads(v))
+        df[c] = pd.Series(values, index=df.index, dtype=object)
     return df
 
 
 def _is_list_column(col: pd.Series) -> bool:
     return any(isinstance(v, list) for v in col.head(50))
+
+
+# ============================================================ recorded text
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: not storable as UTF-8 (Parquet, JSON)
+        return False
+    return True
+
+
+def valid_text(value: Any) -> Any:
+    """A str that UTF-8 can store (lone surrogates escaped as ``\\udxxx``); other values as they are."""
+    if isinstance(value, str) and not _utf8(value):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
+
+
+def record_text(value: Any, _seen: frozenset[int] = frozenset()) -> str:
+    """The text an object is kept as (a recorded value, a setting): its ``repr``, made the
+    same for the same value in every run: without the memory address of a default repr
+    (``<Thing object>``), and with the items of a set sorted (their order changes with the
+    interpreter's hash seed)."""
+    if id(value) in _seen:
+        return "..."
+    seen = _seen | {id(value)}
+    kind = type(value)
+    if kind in (set, frozenset):
+        if not value:
+            return f"{kind.__name__}()"
+        body = "{" + ", ".join(sorted(record_text(x, seen) for x in value)) + "}"
+        return body if kind is set else f"frozenset({body})"
+    if kind is list:
+        return "[" + ", ".join(record_text(x, seen) for x in value) + "]"
+    if kind is tuple:
+        return "(" + ", ".join(record_text(x, seen) for x in value) + ("," if len(value) == 1 else "") + ")"
+    if kind is dict:
+        return "{" + ", ".join(f"{record_text(k, seen)}: {record_text(x, seen)}" for k, x in value.items()) + "}"
+    return valid_text(_ADDRESS.sub("", repr(value)))
 
 
 # ============================================================== json helpers
@@ -349,12 +566,16 @@ def _jsonable(obj: Any) -> Any:
         return {"__ts__": pd.Timestamp(obj).isoformat()}
     if isinstance(obj, (np.integer,)):
         return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     if isinstance(obj, (np.floating, float)):
         f = float(obj)
         return f if math.isfinite(f) else {"__float__": repr(f)}
-    if obj is None or isinstance(obj, (str, int, bool)):
+    if obj is None or isinstance(obj, (int, bool)):
         return obj
-    return repr(obj)
+    if isinstance(obj, str):
+        return valid_text(obj)
+    return record_text(obj)
 
 
 def _unjson(obj: Any) -> Any:

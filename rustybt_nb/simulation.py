@@ -93,7 +93,7 @@ class Simulation:
     def __init__(self, algo: TradingAlgorithm, store: BarStore, *, lo: int, hi: int, capital_base: float,
                  fill_model: str, trail_reference: str, same_bar: str,
                  slippage: SlippageModel | None = None, commission: CommissionModel | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, max_leverage: float | None = None) -> None:
         self.algo = algo
         self.store = store
         self.lo, self.hi = lo, hi
@@ -105,7 +105,8 @@ class Simulation:
         self.ledger = Ledger(capital_base, mark_source=self.data)  # positions read prices at the current bar
         self.book = OrderBook(store, self.clock.session_of_bar, self.ledger, fill_model=fill_model,
                               trail_reference=trail_reference, same_bar=same_bar,
-                              slippage=slippage or NoSlippage(), commission=commission or NoCommission())
+                              slippage=slippage or NoSlippage(), commission=commission or NoCommission(),
+                              max_leverage=max_leverage)
         self.schedule = Schedule()
         self.context = Context(algo)
         self.portfolio = Portfolio(self)
@@ -166,6 +167,7 @@ class Simulation:
                 data._i = self.lo - 1
                 algo.initialize(ctx)
                 self._phase = "run"
+                self.book.guard_fills()  # (the cost models are final now)
                 if progress is None:
                     self._loop(self.lo, self.hi + 1)
                 else:
@@ -183,6 +185,7 @@ class Simulation:
         finally:
             self._phase = "done"
             self.last_bar = data._i
+            self.book.close()  # the result is read from the book's records: they must not change any more
 
     def _loop(self, start: int, stop: int) -> None:
         __tracebackhide__ = True

@@ -1,35 +1,60 @@
 """What renders in a real JupyterLab, in a real (headless) Chromium.
 
-A JupyterLab server is started on a free local port with a scratch notebook: set up the
-notebook layer, load the extension, and run a ``%%backtest`` cell over a year of minute
-bars with a bracket entry, a trailing stop and volume-capped partial fills. Playwright
-drives Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it) to run every
-cell and checks that the metrics, the order timeline, the trailing-stop overlay and the
-partial-fill table are on the page. It also times the backtest cell from "run" to its
-figures being drawn, and saves a screenshot next to the test's temporary files.
+One JupyterLab server is started for the session (free local port, random token, isolated
+config and runtime folders, news and update checks off) on copies of the tutorials with their
+outputs removed, and one Chromium is driven through Playwright (Debian's ``/usr/bin/chromium``;
+``.ci/run`` installs it). The machinery is ``tools/jupyterlab_driver.py`` (shared with the README
+pictures).
 
-Set ``RUSTYBT_NB_SKIP_BROWSER=1`` to skip it on a machine without Chromium.
+- Every notebook in ``notebooks/`` (one test item each) is opened, run top to bottom once the
+  kernel is idle, and saved. It fails on an error output in the saved file, a cell left
+  unexecuted, "Error displaying widget" or a lingering "Loading widget...", a browser console
+  error, or a plotly graph that was not drawn (no SVG, no data, dates sent as nanoseconds).
+- In the notebook with a tweak panel (or, while no tutorial builds one, a scratch notebook that
+  does), a slider is moved with the keyboard and the panel's graph must change in the page; the
+  time from the key press to the changed graph is reported.
+- A ``%%backtest`` cell over a year of minute bars shows its metrics, order timeline, trailing-stop
+  overlay and partial-fill table, and is timed from "run" to its figures being drawn.
+
+A full screenshot of each notebook is saved; the folder is named in the test summary (and is
+``RUSTYBT_NB_BROWSER_ARTIFACTS`` when that is set). Set ``RUSTYBT_NB_SKIP_BROWSER=1`` to skip.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
 
-CHROMIUM = os.environ.get("RUSTYBT_NB_CHROMIUM", "/usr/bin/chromium")
-SKIP = os.environ.get("RUSTYBT_NB_SKIP_BROWSER") == "1"
+ROOT = Path(__file__).resolve().parents[1]
 
+
+def _load_driver():
+    """``tools/jupyterlab_driver.py`` (tools/ is not a package; nothing is added to sys.path)."""
+    name = "jupyterlab_driver"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+jl = _load_driver()
+
+SKIP = os.environ.get("RUSTYBT_NB_SKIP_BROWSER") == "1"
 pytestmark = pytest.mark.skipif(SKIP, reason="RUSTYBT_NB_SKIP_BROWSER=1")
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TWEAK_NOTEBOOKS = [p.name for p in NOTEBOOKS if jl.has_tweak_panel(p)]
+# the slider check needs a tweak panel: a scratch notebook stands in while no tutorial builds one
+SCRATCH_TWEAK = "scratch_tweak_panel.ipynb"
+ITEMS = [p.name for p in NOTEBOOKS] + ([] if TWEAK_NOTEBOOKS else [SCRATCH_TWEAK])
+LAB_CHECK = "lab_check.ipynb"
 
 STRATEGY = '''%%backtest --data AAPL --frequency minute --start 2012-03-01 --end 2013-02-28 --out res
 from rustybt_nb import TradingAlgorithm
@@ -63,139 +88,151 @@ class LabCheck(TradingAlgorithm):
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Summary:
+    """A section at the end of pytest's report: where the screenshots are, and the timings."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.lines: list[str] = []
+        self.timings: dict[str, dict[str, float]] = {}
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        print(line)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        terminalreporter.write_sep("-", "JupyterLab in Chromium")
+        for line in self.lines:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"screenshots: {self.folder}")
 
 
-def _notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell("import rustybt_nb\nrustybt_nb.setup_notebook()"),
-        nbformat.v4.new_code_cell("%load_ext rustybt_nb"),
-        nbformat.v4.new_code_cell(STRATEGY),
-        nbformat.v4.new_code_cell("print(res.summary())"),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+class Lab:
+    def __init__(self, server: jl.LabServer, page: jl.LabPage, shots: Path, summary: Summary) -> None:
+        self.server = server
+        self.page = page
+        self.shots = shots
+        self.summary = summary
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
-                    "or set RUSTYBT_NB_SKIP_BROWSER=1")
-    root = tmp_path_factory.mktemp("lab")
-    _notebook(root / "lab_check.ipynb")
-    settings = root / "user-settings"  # this server's own JupyterLab settings
-    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    # render every cell, not only those in view (JupyterLab 4 windows long notebooks)
-    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        json.dumps({"windowingMode": "none"}))
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port = _free_port()
-    env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", TQDM_DISABLE="1")
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
-           "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-           "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1",
-           f"--LabApp.user_settings_dir={settings}",
-           "--allow-root"]  # CI runs as root
-    log = open(root / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline and proc.poll() is None:
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, request):
+    reason = jl.missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    work = tmp_path_factory.mktemp("jupyterlab")
+    root = work / "root"
+    for path in NOTEBOOKS:
+        jl.copy_without_outputs(path, root / path.name)
+    if not TWEAK_NOTEBOOKS:
+        jl.write_tweak_notebook(root / SCRATCH_TWEAK)
+    jl.write_notebook(root / LAB_CHECK, ["import rustybt_nb\nrustybt_nb.setup_notebook()", "%load_ext rustybt_nb",
+                                         STRATEGY, "print(res.summary())"])
+    shots = Path(os.environ.get("RUSTYBT_NB_BROWSER_ARTIFACTS") or work / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    summary = Summary(shots)
+    request.config.pluginmanager.register(summary, "rustybt-nb-jupyterlab-summary")
+    print(f"\nJupyterLab screenshots go to {shots}")
+    with jl.LabServer(root, work) as server, sync_playwright() as pw:
+        browser = jl.launch_chromium(pw)
         try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:])
-    yield {"url": url, "root": root}
-    proc.terminate()
+            page = jl.LabPage(browser, server)
+            yield Lab(server, page, shots, summary)
+            page.close()
+        finally:
+            browser.close()
+            (shots / "timings.json").write_text(json.dumps(summary.timings, indent=1))
+
+
+def _session(lab: Lab, name: str, check) -> tuple[jl.RunReport, object, Path]:
+    """Run notebook ``name`` in JupyterLab, then ``check(session, report)`` (unless a cell failed:
+    its AssertionError joins the report's problems); screenshot either way. Anything that stops the
+    run (a timeout, a crashed page) fails at once, naming the notebook and the screenshot, and the
+    next notebook gets a fresh page."""
+    session = jl.NotebookSession(lab.page, name)
+    shot = lab.shots / f"{Path(name).stem}.jpg"  # (JPEG: half the time of PNG for a notebook this tall)
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        report = session.run()
+        extra = None
+        if not report.cells_failed:
+            try:
+                extra = check(session, report)
+            except AssertionError as exc:  # (LabFailure too)
+                report.problems.append(str(exc))
+        session.screenshot(shot)
+    except Exception as exc:
+        session.screenshot(shot)
+        session.close()
+        lab.page.reload()
+        raise AssertionError(f"{name} in JupyterLab: {exc}\nscreenshot: {shot}") from exc
+    session.close()
+    report.timings["screenshot"] = session.timings.get("screenshot", 0.0)
+    lab.summary.timings[name] = report.timings
+    return report, extra, shot
+
+
+def _fail_on_problems(lab: Lab, report: jl.RunReport, shot: Path) -> None:
+    if report.problems:
+        lab.page.reload()  # the next notebook starts from a clean page
+        pytest.fail(f"{report.message()}\nscreenshot: {shot}", pytrace=False)
+
+
+@pytest.mark.parametrize("name", ITEMS)
+def test_notebook_runs_clean_in_jupyterlab(lab, name):
+    def check(session: jl.NotebookSession, report: jl.RunReport):
+        if name not in TWEAK_NOTEBOOKS and name != SCRATCH_TWEAK:
+            return None
+        seen = len(session.lab.console)
+        step = jl.step_slider(session.page)
+        late = session.lab.console[seen:]
+        assert not late, "console errors after moving the slider:\n" + "\n".join(jl.summarise_console(late))
+        return step
+
+    report, step, shot = _session(lab, name, check)
+    t = report.timings
+    line = (f"{name}: kernel idle {t['kernel idle']:.1f} s, all cells run {t['ran']:.1f} s, "
+            f"{report.plots} graphs drawn, saved {t['saved']:.1f} s, screenshot {t['screenshot']:.1f} s")
+    if step:
+        line += (f"; slider {step['name']} {step['before']} -> {step['after']}: plot updated {step['seconds']:.2f} s"
+                 f" after the key press{' (Run button)' if step['run_button'] else ''}")
+        report.timings["slider_to_plot"] = step["seconds"]
+    lab.summary.add(line + (f" -- {len(report.problems)} PROBLEM(S)" if report.problems else ""))
+    _fail_on_problems(lab, report, shot)
 
 
 def test_backtest_cell_renders_metrics_and_the_three_views(lab):
-    from playwright.sync_api import sync_playwright
+    elapsed = {}
 
-    shot = lab["root"] / "jupyterlab.png"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-            "--no-first-run", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            elapsed = _drive(page, lab["url"], errors, shot)
-        except Exception:
-            page.screenshot(path=str(lab["root"] / "failure.png"), full_page=True)
-            keep = os.environ.get("RUSTYBT_NB_BROWSER_ARTIFACTS")
-            if keep:
-                Path(keep).mkdir(parents=True, exist_ok=True)
-                shutil.copy(lab["root"] / "failure.png", Path(keep) / "failure.png")
-            raise
-        finally:
-            browser.close()
-    (lab["root"] / "timing.json").write_text(json.dumps(elapsed))
-    print(f"\nyear of minute bars, %%backtest cell re-run in JupyterLab: summary {elapsed['summary']:.2f} s, "
-          f"figures and tables drawn {elapsed['figures']:.2f} s, cell idle {elapsed['idle']:.2f} s")
-    keep = os.environ.get("RUSTYBT_NB_BROWSER_ARTIFACTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(keep) / "jupyterlab.png")
-        shutil.copy(lab["root"] / "timing.json", Path(keep) / "timing.json")
+    def check(session: jl.NotebookSession, report: jl.RunReport):
+        page = session.page
+        text = page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+        assert "Backtest LabCheck" in text and "Sharpe" in text and "total return" in text.lower()
+        titles = page.evaluate(
+            "[...window.__rbPanel.content.node.querySelectorAll('.js-plotly-plot')].map(p => (p.layout && "
+            "p.layout.title && (p.layout.title.text || p.layout.title)) || '')")
+        joined = " | ".join(str(t) for t in titles).lower()
+        assert "timeline" in joined, titles
+        assert "trailing" in joined, titles
+        tables = page.evaluate("[...window.__rbPanel.content.node.querySelectorAll('.jp-OutputArea-output table')]"
+                               ".map(t => t.innerText.slice(0, 400))")
+        assert any("slice" in t.lower() and "vwap" in t.lower() for t in tables), tables
+        elapsed.update(_time_backtest_cell(page))
+
+    report, _, shot = _session(lab, LAB_CHECK, check)
+    if elapsed:
+        (lab.shots / "timing.json").write_text(json.dumps(elapsed))
+        lab.summary.add(f"{LAB_CHECK}: year of minute bars, %%backtest cell re-run: summary {elapsed['summary']:.2f} s,"
+                        f" figures and tables drawn {elapsed['figures']:.2f} s, cell idle {elapsed['idle']:.2f} s")
+    _fail_on_problems(lab, report, shot)
 
 
-def _drive(page, url: str, errors: list[str], shot: Path) -> dict[str, float]:
-    """Open the notebook, run every cell, check what rendered; return the seconds from
-    running the backtest cell alone to its summary, its figures and tables being drawn,
-    and the cell being idle again."""
-    page.goto(f"{url}/lab/tree/lab_check.ipynb")
-    page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function(
-        "document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus') !== null"
-        " && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-        timeout=90_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    # every cell has run when the last one printed the summary
-    page.wait_for_function(
-        "[...document.querySelectorAll('.jp-OutputArea-output')]"
-        ".some(e => e.innerText.includes('Backtest LabCheck'))",
-        timeout=180_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
-
-    text = page.inner_text(".jp-Notebook")
-    assert "Sharpe" in text and "total return" in text.lower()
-    titles = page.evaluate(
-        "[...document.querySelectorAll('.js-plotly-plot')].map(p => (p.layout && p.layout.title"
-        " && (p.layout.title.text || p.layout.title)) || '')")
-    joined = " | ".join(str(t) for t in titles).lower()
-    assert "timeline" in joined, titles
-    assert "trailing" in joined, titles
-    tables = page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output table')]"
-                           ".map(t => t.innerText.slice(0, 400))")
-    assert any("slice" in t.lower() and "vwap" in t.lower() for t in tables), tables
-    assert not [e for e in errors if "plotly" in e.lower()], errors
-
-    # time the backtest cell alone: from "run" to its figures drawn, and to the cell being idle again
+def _time_backtest_cell(page) -> dict[str, float]:
+    """Re-run the backtest cell alone: seconds from "run" to its summary, to its figures and tables
+    being drawn, and to the cell being idle again."""
     page.evaluate("""() => {
-        const nb = window.jupyterapp.shell.currentWidget.content;
+        const nb = window.__rbPanel.content;
         nb.activeCellIndex = 2;
         nb.deselectAll();
         const cell = nb.widgets[2];
@@ -211,12 +248,11 @@ def _drive(page, url: str, errors: list[str], shot: Path) -> dict[str, float]:
             if (!marks.figures || !marks.idle) requestAnimationFrame(watch);
         };
         requestAnimationFrame(watch);
+        window.jupyterapp.commands.execute('notebook:run-cell');
     }""")
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
     page.wait_for_function("window.__marks.figures !== undefined && window.__marks.idle !== undefined",
                            timeout=120_000)
     marks = page.evaluate("window.__marks")
     elapsed = {k: round((marks[k] - marks["start"]) / 1000.0, 2) for k in ("summary", "figures", "idle")}
     assert elapsed["summary"] <= elapsed["figures"]
-    page.screenshot(path=str(shot), full_page=False)
     return elapsed

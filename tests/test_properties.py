@@ -9,7 +9,16 @@ Invariants checked on every run:
 - terminal statuses stay terminal; every event is a legal transition and the event log
   replays to each order's final state;
 - cash + positions value = portfolio value on every session, and positions value equals
-  the sum of the held positions marked at the close.
+  the sum of the held positions marked at the close; every value is a finite number;
+- every event's order has a row (and every order has events), and the fills match the
+  fill events one for one;
+- a bracket entry never fills after one of its exits was canceled (a bracket never leaves
+  its entry unprotected).
+
+The random flows include sizes that are infinite (a ValueError the strategy catches) or
+huge (rejected), canceled bracket exits and leverage; a second test interrupts runs at a
+random bar (KeyboardInterrupt or an error in the strategy) and checks every invariant on
+the partial result. ``PROPERTY_EXAMPLES`` raises the number of examples (default 60).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +78,8 @@ ACTIONS = st.lists(
     st.tuples(
         st.integers(0, N_BARS - 2),  # bar at which the strategy acts
         st.sampled_from(["market", "limit", "stop", "stop_limit", "trail_amt", "trail_pct", "trail_limit",
-                         "bracket_market", "bracket_limit", "bracket_stop", "oco", "cancel", "modify", "close"]),
+                         "bracket_market", "bracket_limit", "bracket_stop", "oco", "cancel", "modify", "close",
+                         "cancel_exit", "huge", "infinite", "lever"]),
         st.integers(-30, 30).filter(lambda x: x != 0),  # amount
         st.floats(0.9, 1.1),  # price factor vs the last close
         st.integers(0, 50),  # which earlier order to cancel/modify
@@ -78,7 +89,7 @@ ACTIONS = st.lists(
 
 
 class RandomTrader(TradingAlgorithm):
-    params = {"actions": []}
+    params = {"actions": [], "interrupt": None}
 
     def initialize(self, context):
         context.asset = self.symbol("X")
@@ -123,6 +134,20 @@ class RandomTrader(TradingAlgorithm):
                                                                           order2=StopOrder(px * 0.98)))
             elif kind == "close":
                 t = self.order_target(context.asset, 0)
+            elif kind == "huge":  # well formed, cannot be booked: rejected with the reason
+                t = self.order(context.asset, math.copysign(1e300, amount) * f)
+                assert t.status == "rejected" and "more shares" in t.reason
+            elif kind == "infinite":  # malformed: a ValueError naming the argument
+                call = (self.order_value, self.order_percent, self.order_target, self.order_target_percent)[pick % 4]
+                with pytest.raises(ValueError, match="must be a finite number"):
+                    call(context.asset, math.copysign(math.inf, amount))
+            elif kind == "lever":
+                t = self.order_target_percent(context.asset, amount / 10)  # up to 300 %, long or short
+            elif kind == "cancel_exit":
+                exits = [i for tk in context.tickets for i in self.get_order(tk).child_ids
+                         if self.get_order(i).open]
+                if exits:
+                    self.cancel_order(exits[pick % len(exits)])
             elif kind in ("cancel", "modify") and context.tickets:
                 target = context.tickets[pick % len(context.tickets)]
                 if kind == "cancel":
@@ -137,6 +162,9 @@ class RandomTrader(TradingAlgorithm):
                         self.modify_order(target, amount=abs(o.amount) + 5)
             if t is not None:
                 context.tickets.append(t)
+        interrupt = self.params.interrupt
+        if interrupt is not None and interrupt[0] == context.bar:
+            raise interrupt[1](f"interrupted at bar {context.bar}")
 
 
 def _events(result) -> list[OrderEvent]:
@@ -153,6 +181,14 @@ def check_invariants(result) -> None:
     orders = result.orders.set_index("id")
     events = result.order_events
     fills = result.fills
+
+    # every event's order has a row, every order has events; fills match the fill events
+    assert set(events["order_id"]) == set(orders.index)
+    fill_events = events[events["kind"].isin(["fill", "partial_fill"])]
+    assert len(fill_events) == len(fills)
+    assert fill_events["order_id"].tolist() == fills["order_id"].tolist()
+    assert fill_events["qty"].tolist() == fills["qty"].tolist()
+    assert fill_events["price"].tolist() == fills["price"].tolist()
 
     # filled within amount, same side
     for oid, o in orders.iterrows():
@@ -184,6 +220,13 @@ def check_invariants(result) -> None:
             for sib in o["oco_ids"]:
                 assert orders.loc[sib, "filled"] == 0, (oid, sib)
 
+    # a bracket entry never fills after one of its exits was canceled
+    for oid, o in orders[orders["role"] == "entry"].iterrows():
+        kids = events[events["order_id"].isin(list(o["child_ids"])) & (events["kind"] == "canceled")]
+        if len(kids):
+            later = fill_events[(fill_events["order_id"] == oid) & (fill_events["seq"] > kids["seq"].min())]
+            assert later.empty, (oid, later)
+
     # bracket exits: not before the entry fills, never more than the entry filled
     for oid, o in orders[orders["role"] == "entry"].iterrows():
         kids = orders.loc[list(o["child_ids"])]
@@ -207,6 +250,8 @@ def check_invariants(result) -> None:
 
     # accounting: cash + positions = value; positions value = marked holdings
     perf = result.perf
+    assert np.isfinite(perf[["portfolio_value", "cash", "positions_value"]].to_numpy()).all()
+    assert np.isfinite(fills[["qty", "price", "cash_after", "position_after"]].to_numpy()).all()
     assert np.allclose(perf["cash"] + perf["positions_value"], perf["portfolio_value"])
     held = result.positions.groupby("dt")["market_value"].sum()
     marked = perf["positions_value"]
@@ -217,10 +262,30 @@ def check_invariants(result) -> None:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=bar_frames(), actions=ACTIONS, volume_cap=st.sampled_from([None, 0.5]),
        fill_model=st.sampled_from(["ohlc", "close"]), same_bar=st.sampled_from(["stop_first", "target_first", "path"]),
-       trail_reference=st.sampled_from(["high_low", "close"]))
-def test_random_order_flows_keep_invariants(frame, actions, volume_cap, fill_model, same_bar, trail_reference):
+       trail_reference=st.sampled_from(["high_low", "close"]), max_leverage=st.sampled_from([None, None, 1.5]))
+def test_random_order_flows_keep_invariants(frame, actions, volume_cap, fill_model, same_bar, trail_reference,
+                                            max_leverage):
     store = from_frame(_fix_ohlc(frame), symbol="X")
     result = run_algorithm(RandomTrader, data=store, actions=actions, fill_model=fill_model, same_bar=same_bar,
-                           trail_reference=trail_reference,
+                           trail_reference=trail_reference, max_leverage=max_leverage,
                            slippage=NoSlippage(volume_limit=volume_cap) if volume_cap else None)
     check_invariants(result)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=bar_frames(), actions=ACTIONS, stop_bar=st.integers(0, N_BARS - 1),
+       error=st.sampled_from([KeyboardInterrupt, RuntimeError]), volume_cap=st.sampled_from([None, 0.5]),
+       fill_model=st.sampled_from(["ohlc", "close"]), max_leverage=st.sampled_from([None, 1.0, 2.0]))
+def test_interrupted_runs_keep_invariants(frame, actions, stop_bar, error, volume_cap, fill_model, max_leverage):
+    """A run stopped at a random bar (an interrupt, or an error in the strategy) keeps what
+    it simulated as ``exc.partial_result``, and that result satisfies every invariant."""
+    store = from_frame(_fix_ohlc(frame), symbol="X")
+    with pytest.raises(error) as info:
+        run_algorithm(RandomTrader, data=store, actions=actions, interrupt=(stop_bar, error), fill_model=fill_model,
+                      max_leverage=max_leverage,
+                      slippage=NoSlippage(volume_limit=volume_cap) if volume_cap else None)
+    partial = info.value.partial_result
+    assert partial.run_info["completed"] is False
+    assert partial.run_info["error"].startswith(error.__name__)
+    assert len(partial.perf) == stop_bar + 1  # up to the bar it stopped in (daily bars)
+    check_invariants(partial)

@@ -1,8 +1,8 @@
 """The README pictures come from a real run: the script that draws them works here, end to end.
 
 Runs ``tools/make_readme_images.py`` into a scratch folder (real backtests, the package's own
-figures and tables, headless Chromium) and checks that each picture is a PNG of a sensible size,
-and that the README shows each committed picture.
+figures and tables, headless Chromium; the tweak panel in a real JupyterLab) and checks that each
+picture is a PNG of a sensible size, and that the README shows each committed picture.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["equity_drawdown", "order_timeline", "trailing_stops", "partial_fills"]
+NAMES = ["equity_drawdown", "order_timeline", "trailing_stops", "partial_fills", "tweak_panel"]
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 
 import ipywidgets as widgets
 import pandas as pd
@@ -86,6 +87,14 @@ def test_ipywidgets_abbreviations_override_the_controls():
     assert "label" not in p.controls and p.params["label"] == "z"
 
 
+def test_a_value_says_where_a_control_starts_and_keeps_its_declaration():
+    p = tweak(Breakout, data="AAPL", target=0.1, lookback=30, mode="market", **WINDOW)
+    target = p.controls["target"]
+    assert (target.min, target.max, target.step, target.value) == (0.01, 0.2, 0.01, 0.1)  # the Param's slider
+    assert isinstance(p.controls["mode"], widgets.Dropdown) and p.controls["mode"].value == "market"
+    assert p.result.settings["params"]["lookback"] == 30 and list(p.params)[:3] == ["lookback", "stop", "target"]
+
+
 def test_unknown_control_names_raise_with_near_matches():
     with pytest.raises(TypeError, match=r"Breakout has no parameter 'lookbak'.*Did you mean 'lookback'"):
         tweak(Breakout, data="AAPL", lookbak=(1, 5), **WINDOW)
@@ -155,6 +164,40 @@ def test_figures_are_updated_in_place_and_keep_the_users_zoom(panel):
     assert panel.timings["views"] >= 0 and panel.timings["run"] > 0
 
 
+def test_times_reach_the_live_figures_as_text_not_integers(panel):
+    """A FigureWidget sends numpy arrays with tolist(): datetime64[ns] would arrive as integers."""
+    panel.set(stop=0.02)
+    for fig in panel.figures.values():
+        for trace in fig.data:
+            x = getattr(trace, "x", None)
+            if x is not None and len(x):
+                assert isinstance(x[0], str) and x[0][:4].isdigit() and "-" in x[0], (trace.name, x[0])
+
+
+def test_a_figure_whose_traces_change_is_replaced_by_a_new_widget():
+    from rustybt_nb.analytics.timeline import plot_order_timeline
+
+    p = tweak(Breakout, data="AAPL", **WINDOW)
+    before = p.figures["timeline"]
+    p.set(trail=True)  # trailing stops: other statuses, other traces
+    fresh = plot_order_timeline(p.result)
+    now = p.figures["timeline"]
+    assert [t.name for t in now.data] == [t.name for t in fresh.data]
+    assert now is not before or [t.name for t in before.data] == [t.name for t in fresh.data]
+    assert p._figure_box.children[1] is now and now.layout.template.layout.paper_bgcolor is not None
+
+
+def test_figures_mixing_trace_kinds_update_in_place():
+    """The trailing-stop figure is a candlestick plus lines: each kind is restyled apart."""
+    p = tweak(Breakout, data="AAPL", trail=True, **WINDOW)
+    p.set(stop=0.04)
+    before = p.figures["trailing"]
+    p.set(stop=0.04)  # the same traces (one per trailing order): an update in place
+    assert p.figures["trailing"] is before and p.error is None
+    kinds = {t.type for t in before.data}
+    assert "candlestick" in kinds and "scatter" in kinds
+
+
 def test_trailing_and_partial_fill_figures_come_and_go():
     p = tweak(Breakout, data="AAPL", slippage=VolumeShareSlippage(volume_limit=2e-7), **WINDOW)
     assert "partial_fills" in p.figures  # 100 shares against a tiny volume cap fill in slices
@@ -173,6 +216,8 @@ def test_a_failing_run_keeps_the_previous_result_and_the_panel_usable(panel):
     assert panel.result is good and panel.figures == figures
     assert "ValueError: lookback must be positive" in panel.error
     assert "failed" in panel._status.value
+    assert panel.controls["lookback"].value == good.settings["params"]["lookback"]  # back where the result is
+    assert panel._output.outputs[0]["text"] == panel.error
     panel.controls["lookback"].value = -3  # from Python: shown, not raised
     assert panel.result is good and "lookback must be positive" in panel.error
     panel.set(lookback=25)
@@ -207,7 +252,10 @@ def test_a_burst_of_browser_changes_runs_once_with_the_latest_values():
             p.controls["lookback"].set_state({"value": value})
         await asyncio.sleep(0.01)
 
-    asyncio.run(drag())
+    # (in a thread of its own: a test run before this one may leave an event loop running here)
+    worker = threading.Thread(target=lambda: asyncio.run(drag()))
+    worker.start()
+    worker.join(60)
     assert len(runs) == 1 and runs[0]["lookback"] == 14 and p.result.settings["params"]["lookback"] == 14
 
 
@@ -248,3 +296,6 @@ def test_the_magic_returns_a_panel():
                                         "--out live")
     assert isinstance(out, TweakPanel) and ip.user_ns["live"] is out
     assert out.controls["stop"].value == 0.02 and out.result.settings["params"]["stop"] == 0.02
+    assert out.code == ("run_algorithm(Breakout, data='AAPL', start='2011-01-01', end='2011-12-31', stop=0.02, "
+                        "mode='bracket')")
+    frames_equal(eval(out.code, {"run_algorithm": run_algorithm, "Breakout": Breakout}), out.result)

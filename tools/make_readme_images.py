@@ -7,7 +7,13 @@ photographed by headless Chromium through Playwright:
 - ``docs/images/equity_drawdown.png``  -- ``result.plot()``: price with fills, equity, drawdown;
 - ``docs/images/order_timeline.png``   -- ``result.plot_order_timeline()``: every order's life;
 - ``docs/images/trailing_stops.png``   -- ``result.plot_trailing_stops()``: the stop level on price;
-- ``docs/images/partial_fills.png``    -- ``result.partial_fills()``: volume-capped fills, slice by slice.
+- ``docs/images/partial_fills.png``    -- ``result.partial_fills()``: volume-capped fills, slice by slice;
+- ``docs/images/tweak_panel.png``      -- ``tweak(...)``: a live panel in a real JupyterLab (controls, metrics
+  strip, status line and the equity figure), photographed after a slider was moved with the keyboard.
+
+The panel picture runs a small notebook in a JupyterLab server started for the purpose, driven by
+``tools/jupyterlab_driver.py`` (the machinery of the browser test); it is not written when anything in
+that notebook fails (an error, a widget or graph that did not draw, a browser console error).
 
 Chromium: ``/usr/bin/chromium`` (Debian's package) unless ``RUSTYBT_NB_CHROMIUM`` names another.
 """
@@ -123,11 +129,61 @@ def shoot(bodies: dict[str, str], out: Path = OUT) -> list[Path]:
     return written
 
 
+TWEAK_VIEWPORT = (960, 1500)  # the panel comes out about 790 px wide: its status line fits on one line
+
+
+def shoot_tweak_panel(out: Path = OUT) -> Path:
+    """``tweak_panel.png``: JupyterLab runs a notebook that builds a tweak panel on a bracket
+    strategy; the ``fast`` slider is moved one step with the keyboard (so the metrics strip shows
+    the change against the first run); the picture is cropped from the panel's controls to the
+    bottom of its equity figure."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import jupyterlab_driver as jl
+    from playwright.sync_api import sync_playwright
+
+    reason = jl.missing()
+    if reason:
+        raise RuntimeError(reason)
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "tweak_panel.png"
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        work = Path(tmp)
+        (work / "root").mkdir()
+        jl.write_tweak_notebook(work / "root" / "tweak_panel.ipynb")
+        with jl.LabServer(work / "root", work) as server:
+            browser = jl.launch_chromium(pw)
+            try:
+                lab = jl.LabPage(browser, server, viewport=TWEAK_VIEWPORT)
+                session = jl.NotebookSession(lab, "tweak_panel.ipynb")
+                report = session.run()
+                if report.problems:
+                    raise RuntimeError(report.message())
+                step = jl.step_slider(session.page, ["fast"])
+                page = session.page
+                page.evaluate("() => document.activeElement && document.activeElement.blur()")
+                late = jl.summarise_console(lab.console)
+                if late:
+                    raise RuntimeError("browser console errors:\n" + "\n".join(late))
+                page.screenshot(path=str(png), clip=jl.panel_clip(page))
+                print(f"tweak panel: slider {step['name']} {step['before']} -> {step['after']}, plot updated "
+                      f"{step['seconds']:.2f} s after the key press")
+            finally:
+                browser.close()
+    return png
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder for the PNG files (default {OUT})")
+    parser.add_argument("--only", choices=["figures", "tweak_panel"],
+                        help="only the figure pictures (no JupyterLab), or only the tweak panel")
     args = parser.parse_args(argv)
-    for path in shoot(pages(*results()), args.out):
+    written = []
+    if args.only != "tweak_panel":
+        written += shoot(pages(*results()), args.out)
+    if args.only != "figures":
+        written.append(shoot_tweak_panel(args.out))
+    for path in written:
         print(f"{path}  {path.stat().st_size / 1024:.0f} KiB")
     return 0
 

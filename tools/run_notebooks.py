@@ -8,6 +8,11 @@ Each notebook runs top to bottom in a fresh kernel of this Python environment, f
 ``notebooks/`` folder, with progress bars off (``TQDM_DISABLE=1``) - the same conditions under
 which nbval checks them. Cell timing metadata is not recorded, so re-running unchanged code gives
 an unchanged file. Prints the wall time of each notebook.
+
+Live widgets are not saved: the ``application/vnd.jupyter.widget-view+json`` entries of the outputs
+are removed (a display of a tweak panel keeps its ``text/plain`` and ``text/html`` fallback) and no
+widget state is stored, because a saved widget view whose model is gone shows "Error displaying
+widget: model not found" when the notebook is opened without running it (on Binder, on GitHub).
 """
 
 from __future__ import annotations
@@ -21,6 +26,46 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widget_views(nb) -> int:
+    """Remove the widget views from ``nb``'s outputs (an output left with no data is dropped) and
+    its saved widget state; return how many views were removed."""
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data is not None and WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+                output.get("metadata", {}).pop(WIDGET_VIEW, None)
+                removed += 1
+                if not data:
+                    continue
+            kept.append(output)
+        cell.outputs = kept
+    nb.metadata.pop("widgets", None)
+    return removed
+
+
+def quiet_output_widget() -> type:
+    """nbclient's stand-in for an ``ipywidgets.Output`` (it collects what a cell prints inside
+    ``with output:``) without sending the collected outputs back to the kernel.
+
+    nbclient's own sends a ``comm_msg`` on the shell channel from its IOPub task while the cell's
+    ``execute_reply`` is awaited on that channel, and now and then the reply's arrival is missed
+    until the cell timeout expires (a tweak panel's failing run stalled a notebook for 600 s). No
+    kernel code here reads an Output widget's ``outputs`` back, so nothing needs the sync."""
+    from nbclient.output_widget import OutputWidget
+
+    class QuietOutputWidget(OutputWidget):
+        def sync_state(self) -> None:
+            pass
+
+    return QuietOutputWidget
 
 
 def execute(path: Path, out: Path, timeout: int = 600) -> float:
@@ -35,12 +80,16 @@ def execute(path: Path, out: Path, timeout: int = 600) -> float:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
+        # Widget state is tracked while running (nbclient's mimic of the Output widget needs it) and
+        # dropped before saving, by strip_widget_views.
     )
+    client.widget_registry["@jupyter-widgets/output"]["OutputModel"] = quiet_output_widget()
     started = time.perf_counter()
     client.execute()
     elapsed = time.perf_counter() - started
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+    strip_widget_views(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
     return elapsed

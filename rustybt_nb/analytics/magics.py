@@ -66,6 +66,17 @@ def _capital(text: str) -> float:
     return value
 
 
+def _max_leverage(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"`--max-leverage` must be a positive number such as 1 (no borrowing) or 2, got {text!r}")
+    return value
+
+
 def _choice(flag: str, choices: Sequence[str]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         key = text.strip().lower()
@@ -360,6 +371,18 @@ def _data_error(label: Any, namespace: Mapping[str, Any], symbols: Sequence[str]
     return UsageError(f"`--data {what}`: {_message(exc)}{extra}")
 
 
+def _data_text(label: Any, namespace: Mapping[str, Any], symbols: Sequence[str] | None) -> dict[str, str]:
+    """How the panel's ``run_algorithm(...)`` line writes ``--data`` (and ``--symbols``): a
+    sample name or path as text, a variable as its name."""
+    if not isinstance(label, str):
+        return {}
+    if label.isidentifier() and label in namespace:
+        return {"data": label, **({"symbols": repr(list(symbols))} if symbols else {})}
+    if symbols and not _looks_like_path(label):  # samples: --symbols names the ones loaded
+        return {"data": repr(list(symbols))}
+    return {"data": repr(label), **({"symbols": repr(list(symbols))} if symbols else {})}
+
+
 def _is_sample_name(text: str) -> bool:
     from ..data.samples import STOCK_SAMPLES, TEST_BRACKETS
 
@@ -446,7 +469,7 @@ def run_backtest_cell(
         stores the panel.
     run_options:
         Passed to :class:`~rustybt_nb.Backtest` (``trail_reference``, ``same_bar``,
-        ``slippage``, ``commission``).
+        ``slippage``, ``commission``, ``max_leverage``).
 
     Returns
     -------
@@ -508,7 +531,10 @@ def run_backtest_cell(
         raise UsageError(str(exc)) from None
 
     if tweak:
-        panel = backtest.tweak(**params)
+        written = _data_text(label, names, symbols)
+        if written:
+            backtest.written_as(**written)
+        panel = backtest.tweak(initial=params)
         if out:
             namespace[out] = panel
         return panel
@@ -564,6 +590,9 @@ class BacktestMagics(Magics):
               metavar="daily|minute", help="Bar frequency; minute samples are synthetic. Default: the data's own.")
     @argument("--fill-model", type=_choice("--fill-model", ("ohlc", "close")), default="ohlc",
               metavar="ohlc|close", help="How orders fill within a bar (default ohlc).")
+    @argument("--max-leverage", type=_max_leverage, default=None, metavar="X",
+              help="Reject orders that would take the gross exposure (positions' gross value / portfolio value) "
+                   "beyond X, checked when placed (default: no limit; a run above 100 %% is warned about).")
     @argument("--param", type=_param, action="append", default=None, metavar="NAME=VALUE",
               help="A strategy parameter (self.params.NAME); repeatable. Values are Python literals "
                    "(10, 0.5, 'x', [1, 2], True), otherwise text.")
@@ -608,7 +637,8 @@ class BacktestMagics(Magics):
             cell or "", self.shell.user_ns, strategy=args.strategy, data=args.data, symbols=args.symbols,
             start=args.start, end=args.end, capital_base=args.capital, frequency=args.frequency,
             fill_model=args.fill_model, params=params, out=args.out, progress=False if args.quiet else None,
-            shell=self.shell, header=header, tweak=args.tweak)
+            shell=self.shell, header=header, tweak=args.tweak,
+            **({"max_leverage": args.max_leverage} if args.max_leverage is not None else {}))
         if args.tweak:
             if args.quiet:
                 _store_as_value(self.shell, result)

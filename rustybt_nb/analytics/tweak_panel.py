@@ -35,12 +35,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import math
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from ..algorithm import Param
 from ..comparison import ResultDiff, diff
@@ -50,7 +54,7 @@ from ..metrics import metric_label, metric_text
 from ._deps import require_figure_widget, require_widgets
 from .style import without_template
 
-__all__ = ["SLOW_RUN", "TweakPanel", "control_for", "update_in_place"]
+__all__ = ["SLOW_RUN", "TweakPanel", "control_for", "for_widget", "new_figure_widget", "update_in_place"]
 
 #: Runs slower than this many seconds switch the panel to an explicit Run button.
 SLOW_RUN = 1.0
@@ -73,13 +77,10 @@ def control_for(name: str, default: Any, declared: Any = None, abbreviation: Any
     if abbreviation is not None:
         if isinstance(abbreviation, widgets.fixed):
             return None
-        if isinstance(abbreviation, Real) and not isinstance(abbreviation, bool):
-            widget = _inferred(widgets, abbreviation)  # a start value: a range around it
-        else:
-            widget = widgets.interactive.widget_from_abbrev(abbreviation, default)
-            if widget is None:
-                raise ValueError(f"`{name}`={abbreviation!r} is not a control: give (min, max[, step]), a list of "
-                                 "choices, a widget or ipywidgets.fixed(value)")
+        widget = widgets.interactive.widget_from_abbrev(abbreviation, default)
+        if widget is None:
+            raise ValueError(f"`{name}`={abbreviation!r} is not a control: give (min, max[, step]), a list of "
+                             "choices, a widget or ipywidgets.fixed(value)")
     elif isinstance(declared, Param):
         widget = _declared(widgets, declared)
     else:
@@ -93,6 +94,12 @@ def control_for(name: str, default: Any, declared: Any = None, abbreviation: Any
     if isinstance(declared, Param) and declared.doc:
         widget.tooltip = declared.doc
     return widget
+
+
+def _is_abbreviation(widgets: Any, value: Any) -> bool:
+    """Whether a keyword given to ``tweak`` describes a control (ipywidgets' ``interact``
+    abbreviations) rather than the value a control starts at."""
+    return isinstance(value, tuple | list | Mapping | widgets.ValueWidget | widgets.fixed)
 
 
 def _nice_step(span: float) -> float:
@@ -190,11 +197,15 @@ class TweakPanel:
                 k = unknown[0]
                 raise TypeError(f"tweak: {backtest.strategy_name} has no parameter {k!r}; its parameters are "
                                 f"{', '.join(sorted(defaults))}.{did_you_mean(k, sorted(defaults))}")
+        # a value (10, 0.05, "x", True) says where a control starts; a range, a list of
+        # choices, a widget or fixed(...) says what the control is
+        starts = {k: v for k, v in controls.items() if not _is_abbreviation(widgets, v)}
         self.controls: dict[str, Any] = {}
         self._fixed: dict[str, Any] = {}
-        for name in [*defaults, *(k for k in controls if k not in defaults)]:
-            default = defaults.get(name)
-            abbreviation = controls.get(name)
+        self._order = [*defaults, *(k for k in controls if k not in defaults)]
+        for name in self._order:
+            default = defaults.get(name, starts.get(name))
+            abbreviation = None if name in starts else controls.get(name)
             widget = control_for(name, default, raw.get(name), abbreviation)
             if widget is None:
                 fixed = abbreviation.value if isinstance(abbreviation, widgets.fixed) else _first_value(default)
@@ -212,6 +223,7 @@ class TweakPanel:
         self._scheduled = False
         self._dirty = False
         self._build_widgets(widgets)
+        initial = {**starts, **(initial or {})}
         if initial:  # where the controls start (e.g. a sweep's best parameters)
             backtest.check_params(initial)
             for name, value in initial.items():
@@ -227,7 +239,8 @@ class TweakPanel:
     @property
     def params(self) -> dict[str, Any]:
         """The parameter values the next run uses (controls and fixed ones)."""
-        return {**self._fixed, **{name: w.value for name, w in self.controls.items()}}
+        return {name: self.controls[name].value if name in self.controls else self._fixed[name]
+                for name in self._order}
 
     @property
     def code(self) -> str:
@@ -306,9 +319,9 @@ class TweakPanel:
             result = self.backtest.run(self._report_progress, **params)
         except Exception as exc:
             self.error = "".join(traceback.format_exception(exc))
-            with self._output:
-                self._output.clear_output()
-                print(self.error)  # (into the panel's output area)
+            self._output.outputs = ()
+            self._output.append_stdout(self.error)
+            self._restore_controls()
             self._status.value = self._status_html(
                 f"the run with these values failed ({type(exc).__name__}: {exc}); the figures show the previous "
                 "result; the traceback is below", error=True)
@@ -318,7 +331,7 @@ class TweakPanel:
         t_run = time.perf_counter() - t0
         if self.error is not None:
             self.error = None
-            self._output.clear_output()
+            self._output.outputs = ()
         self.result = result
         if self.baseline is None:
             self.baseline = result
@@ -331,6 +344,19 @@ class TweakPanel:
         self._progress.layout.visibility = "hidden"
         self._draw_text()
         return result
+
+    def _restore_controls(self) -> None:
+        """After a failed run: the controls back at the values of the result shown."""
+        if self.result is None:
+            return
+        ran = self.result.settings.get("params", {})
+        with self._holding():
+            for name, widget in self.controls.items():
+                if name in ran and widget.value != ran[name]:
+                    _set_control(widget, ran[name])
+            for name in self._fixed:
+                if name in ran:
+                    self._fixed[name] = ran[name]
 
     def _report_progress(self, done: int, total: int) -> None:
         if not self.auto:
@@ -351,10 +377,11 @@ class TweakPanel:
                 with without_template():
                     fresh = _VIEWS[name](result)
             fresh.layout.uirevision = UIREVISION
-            if widget is None:
-                self.figures[name] = go.FigureWidget(fresh)
-            else:
-                update_in_place(widget, fresh)
+            if widget is None or not update_in_place(widget, fresh):
+                # a first figure, or one whose set of traces changed: a new widget (adding and
+                # removing traces are separate messages the browser may apply out of order)
+                template = widget._layout.get("template") if widget is not None else None
+                self.figures[name] = new_figure_widget(go, fresh, template)
         for name in [n for n in self.figures if n not in names]:
             del self.figures[name]
         self._figure_box.children = [self.figures[n] for n in names]
@@ -453,27 +480,63 @@ class TweakPanel:
         return bundle
 
 
-def update_in_place(widget: Any, fresh: Any) -> None:
+def update_in_place(widget: Any, fresh: Any) -> bool:
     """Make ``widget`` (a ``FigureWidget``) show figure ``fresh`` (built, and so validated,
     by a view function) in one update message, keeping the user's zoom and pan
-    (``uirevision``): the usual re-run, whose traces keep their number and types. When the
-    set of traces changed, they are replaced first (adding traces is a message of its own).
-    Properties that ``fresh`` no longer has are cleared; the template never changes."""
-    new = [t.to_plotly_json() for t in fresh.data]
+    (``uirevision``): the usual re-run, whose traces keep their number and kinds. Returns
+    False, changing nothing, when the traces changed in number or kind (the caller makes a
+    new widget). Properties that ``fresh`` no longer has are cleared; the template stays."""
+    new = [for_widget(t.to_plotly_json()) for t in fresh.data]
     old = widget._data  # the widget's own trace dicts (what plotly_update edits)
-    same = len(old) == len(new) and all(a.get("type") == b.get("type") for a, b in zip(old, new))
-    restyle = None
-    if not same:
-        widget.data = ()
-        widget.add_traces(list(fresh.data))
-    else:
-        keys = {k for d in (*old, *new) for k in d} - {"type", "uid"}
-        restyle = {k: [d.get(k) for d in new] for k in keys}
-    layout = fresh.layout.to_plotly_json()
+    if len(old) != len(new) or any(a.get("type") != b.get("type") for a, b in zip(old, new)):
+        return False
+    # one restyle per kind of trace (a key of one kind, e.g. a candlestick's 'close', is not a
+    # property of another), the layout with the last: messages of one kind, applied in order
+    kinds: dict[str, list[int]] = {}
+    for i, d in enumerate(new):
+        kinds.setdefault(d.get("type", "scatter"), []).append(i)
+    layout = for_widget(fresh.layout.to_plotly_json())
     relayout = {k: layout.get(k) for k in {*layout, *widget._layout} if k != "template"}
     relayout["uirevision"] = UIREVISION
-    widget.plotly_update(restyle_data=restyle, relayout_data=relayout,
-                         trace_indexes=list(range(len(new))) if restyle else None)
+    for n, indexes in enumerate(kinds.values(), 1):
+        keys = {k for i in indexes for d in (old[i], new[i]) for k in d} - {"type", "uid"}
+        restyle = {k: [new[i].get(k) for i in indexes] for k in keys}
+        widget.plotly_update(restyle_data=restyle, relayout_data=relayout if n == len(kinds) else None,
+                             trace_indexes=indexes)
+    return True
+
+
+def new_figure_widget(go: Any, fresh: Any, template: Any = None) -> Any:
+    """A ``FigureWidget`` of figure ``fresh`` (with ``template`` when ``fresh`` was built
+    without one), its times as text (see :func:`for_widget`)."""
+    spec = for_widget(fresh.to_plotly_json())
+    if template is not None:
+        spec.setdefault("layout", {})["template"] = template
+    return go.FigureWidget(spec)
+
+
+def for_widget(value: Any) -> Any:
+    """``value`` (a figure's JSON, as nested dicts, lists and arrays) with every time as ISO
+    text. A ``FigureWidget`` sends numpy arrays with ``tolist()``, which turns
+    ``datetime64[ns]`` values into integers the browser would plot as numbers."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "M":
+            return np.datetime_as_string(value, unit="ms")
+        if value.dtype == object and len(value) and isinstance(value[0], _TIMES):
+            return np.array([for_widget(v) for v in value], dtype=object)
+        return value
+    if isinstance(value, dict):
+        return {k: for_widget(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [for_widget(v) for v in value]
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value, unit="ms"))
+    if isinstance(value, pd.Timestamp | datetime.datetime | datetime.date):
+        return value.isoformat()
+    return value
+
+
+_TIMES = (np.datetime64, pd.Timestamp, datetime.date)
 
 
 def _set_control(widget: Any, value: Any) -> None:

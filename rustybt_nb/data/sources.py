@@ -34,7 +34,10 @@ def open_data(data: Any, *, frequency: str | None = None, symbols: str | Sequenc
     for the sessions from ``start`` to ``end`` only (the last 12 months without them).
 
     ``frequency``: ``'daily'``/``'minute'`` (aliases such as ``'1m'`` accepted) or None
-    for the data's own; a store, frame or file of the other frequency raises.
+    for the data's own; a store of the other frequency raises, and so does a frame, dict
+    or file of daily bars (every timestamp a midnight) given ``'minute'``. ``'daily'`` on
+    bars stamped with a time of day reads them as session dates (daily bars stamped at
+    the close); several bars on one day are then refused as duplicates.
     ``symbols``: with sample names, the samples to load instead; with a frame or file,
     the symbol(s) to keep (or, for a single-asset frame, its name); with a dict or a
     store, the symbols to keep.
@@ -52,13 +55,14 @@ def open_data(data: Any, *, frequency: str | None = None, symbols: str | Sequenc
                 f"data_frequency={data.frequency!r} (the data's own) or build a {freq} store")
         return data.select(wanted) if wanted else data
     if isinstance(data, pd.DataFrame | pd.Series):
-        return from_frame(data, _frame_symbol(wanted), frequency=freq)
+        return _own_frequency(from_frame(data, _frame_symbol(wanted), frequency=freq), "a DataFrame")
     if isinstance(data, Mapping):
-        return from_frames(_subset(data, wanted) if wanted else data, frequency=freq)
+        return _own_frequency(from_frames(_subset(data, wanted) if wanted else data, frequency=freq),
+                              "a dict of DataFrames")
     if isinstance(data, str | os.PathLike) and _is_file_name(data):
         path = os.fspath(data)
         load = load_csv if str(path).lower().endswith(CSV_SUFFIXES) else load_parquet
-        return load(path, _frame_symbol(wanted), frequency=freq)
+        return _own_frequency(load(path, _frame_symbol(wanted), frequency=freq), f"the file {path!r}")
     if isinstance(data, str) or (isinstance(data, list | tuple) and data and all(isinstance(x, str) for x in data)):
         names = wanted or ([data] if isinstance(data, str) else list(data))
         if (freq or "daily") == "minute":
@@ -75,6 +79,17 @@ def as_bar_store(data: Any, *, frequency: str | None = None, symbol: str | Seque
     """:func:`open_data` (``symbol`` is its ``symbols``), cut to the bars from ``start`` to
     ``end`` (inclusive; times as in :mod:`rustybt_nb.data.times`)."""
     return open_data(data, frequency=frequency, symbols=symbol, start=start, end=end).slice(start, end)
+
+
+def _own_frequency(store: BarStore, what: str) -> BarStore:
+    """Refuse daily bars read as minute bars because a minute frequency was asked for:
+    a store of the other frequency is refused the same way (``data.frequency != freq``)."""
+    if store.meta.get("midnight_minutes"):
+        raise ValueError(
+            f"`data` ({what}) holds daily bars (every timestamp is a midnight) but "
+            f"frequency='minute' was asked for; run with data_frequency='daily' (the data's own), or give "
+            "minute bars stamped with their time of day (the end of each bar, e.g. 09:31)")
+    return store
 
 
 def _is_file_name(data: str | os.PathLike[str]) -> bool:

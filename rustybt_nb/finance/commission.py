@@ -3,7 +3,7 @@ on what the order already paid (minimums and per-order fees are paid once)."""
 
 from __future__ import annotations
 
-from .execution import check_price
+from .execution import check_cost
 
 
 class CommissionModel:
@@ -26,8 +26,8 @@ class PerShare(CommissionModel):
     minimum is reached over the order's fills, not charged on every fill)."""
 
     def __init__(self, cost: float = 0.001, min_trade_cost: float = 0.0) -> None:
-        self.cost = check_price("cost", cost, positive=False)
-        self.min_trade_cost = check_price("min_trade_cost", min_trade_cost, positive=False)
+        self.cost = check_cost("cost", cost, "PerShare")
+        self.min_trade_cost = check_cost("min_trade_cost", min_trade_cost, "PerShare")
 
     def calculate(self, order, fill_qty, fill_price):
         additional = abs(fill_qty) * self.cost
@@ -43,7 +43,7 @@ class PerTrade(CommissionModel):
     """A flat ``cost`` per order, charged on its first fill."""
 
     def __init__(self, cost: float = 0.0) -> None:
-        self.cost = check_price("cost", cost, positive=False)
+        self.cost = check_cost("cost", cost, "PerTrade")
 
     def calculate(self, order, fill_qty, fill_price):
         return self.cost if order.filled == 0 else 0.0
@@ -53,7 +53,7 @@ class PerDollar(CommissionModel):
     """``cost`` per dollar traded (0.0015 = 0.15 %)."""
 
     def __init__(self, cost: float = 0.0015) -> None:
-        self.cost = check_price("cost", cost, positive=False)
+        self.cost = check_cost("cost", cost, "PerDollar")
 
     def calculate(self, order, fill_qty, fill_price):
         return abs(fill_qty) * fill_price * self.cost

@@ -13,6 +13,11 @@ Rules:
   next bar. If the entry ends (canceled / expired) after a partial fill, the exits are
   activated for the filled quantity. Canceling an unfilled entry cancels the exits;
   rejecting it rejects them.
+* A bracket never leaves its entry unprotected: canceling a held exit while the entry
+  still works cancels the entry too (and so the other exit; an entry that had partly
+  filled activates the other exit for that part), each with the reason.
+* ``link_oco`` refuses (logs and returns False) orders that are already closed, and legs
+  of one bracket (the bracket links them already).
 * Exits are reduce-only: after any fill of the asset they are resized to the position
   or canceled when the position is gone (or has flipped), so they never open a reverse
   position. A partial fill of one exit therefore shrinks the other; a complete fill
@@ -32,12 +37,23 @@ import copy
 from typing import Any, Protocol
 
 from ..assets import Asset
-from .execution import BracketOrder, ExecutionStyle, LimitOrder, OCOOrder, StopLimitOrder, StopOrder
+from .execution import (
+    MAX_SHARES,
+    BracketOrder,
+    ExecutionStyle,
+    LimitOrder,
+    OCOOrder,
+    StopLimitOrder,
+    StopOrder,
+    check_amount,
+    too_many_shares,
+)
 from .ledger import Ledger
 from .order import EVENT, LIVE, ORDER_STATUS, Order, OrderEvent
 
 E = EVENT
 S = ORDER_STATUS
+HELD = S.HELD
 SAME_BAR_POLICIES = ("stop_first", "target_first", "path")
 EXIT_ROLES = ("stop_loss", "take_profit")
 
@@ -85,7 +101,9 @@ class Contingencies:
         if len(exits) == 2:
             exits[0].oco_ids = [exits[1].id]
             exits[1].oco_ids = [exits[0].id]
-        reason = unknown or book.check_standalone(entry) or self._bracket_geometry(entry, style, bar)
+        reason = unknown or book.check_standalone(entry) \
+            or (style.entry_price is not None and self._entry_price_contradiction(entry, style)) \
+            or self._bracket_geometry(entry, style, bar)
         if reason:
             book.event(entry, E.REJECTED, bar, reason)
             for x in exits:
@@ -102,6 +120,27 @@ class Contingencies:
         x.parent_id = entry.id
         x.reduce_only = True
         return x
+
+    @staticmethod
+    def _entry_price_contradiction(entry: Order, style: BracketOrder) -> str:
+        """Why the bracket's ``entry_price`` (the reference its exits are checked against) is a
+        price its own entry can never fill at, or ''. A buy limit fills at its limit or lower, a
+        buy stop at its stop or higher (sells mirror); a stop-limit fills at its limit or better."""
+        ref = style.entry_price
+        if ref is None or entry.style == "market":
+            return ""
+        buy = entry.amount > 0
+        if entry.limit is not None:  # limit, stop-limit
+            if (ref > entry.limit) if buy else (ref < entry.limit):
+                kind = entry.style.replace("_", "-")
+                return (f"entry_price {ref:g} contradicts the {'buy' if buy else 'sell'} {kind} "
+                        f"entry at {entry.limit:g}, which fills at {entry.limit:g} or "
+                        f"{'lower' if buy else 'higher'}; give the entry's own limit (or leave entry_price out)")
+        elif entry.stop is not None and ((ref < entry.stop) if buy else (ref > entry.stop)):
+            return (f"entry_price {ref:g} contradicts the {'buy' if buy else 'sell'} stop entry at {entry.stop:g}, "
+                    f"which fills at {entry.stop:g} or {'higher' if buy else 'lower'}; give the entry's own stop "
+                    "(or leave entry_price out)")
+        return ""
 
     def _entry_reference(self, entry: Order, style: BracketOrder | None, bar: int) -> tuple[float, str]:
         if entry.filled:
@@ -143,7 +182,7 @@ class Contingencies:
         last = book.last_price(asset, bar) if asset is not None and unknown is None else float("nan")
         for leg in style.legs:
             if isinstance(leg, tuple):
-                amt, leg_style = int(leg[0]), leg[1]
+                amt, leg_style = check_amount("OCO leg amount", leg[0]), leg[1]
                 note = "OCO leg"
             else:
                 leg_style = leg
@@ -154,7 +193,8 @@ class Contingencies:
         ids = [x.id for x in legs]
         for x in legs:
             x.oco_ids = [i for i in ids if i != x.id]
-        reason = unknown or next((r for r in (book.check_standalone(x) for x in legs) if r), "")
+        reason = unknown or next((too_many_shares(x.amount) for x in legs if abs(x.amount) > MAX_SHARES), "") \
+            or next((r for r in (book.check_standalone(x) for x in legs) if r), "")
         if not reason and any(x.amount == 0 for x in legs):
             reason = "an OCO leg has amount 0"
         if reason:
@@ -182,6 +222,15 @@ class Contingencies:
         closed = [o for o in orders if o.status not in LIVE]
         if closed:
             self.book.warn(bar, f"OCO link refused: order(s) {[o.id for o in closed]} are already closed")
+            return False
+        brackets: dict[int, list[int]] = {}
+        for o in orders:
+            if o.role is not None:
+                brackets.setdefault(o.parent_id if o.parent_id is not None else o.id, []).append(o.id)
+        same = next((ids for ids in brackets.values() if len(ids) > 1), None)
+        if same:
+            self.book.warn(bar, f"OCO link refused: orders {same} are legs of one bracket, which already links "
+                                "them (its exits are one-cancels-other and wait for its entry)")
             return False
         group = {o.id for o in orders}
         for o in orders:
@@ -213,6 +262,9 @@ class Contingencies:
     def on_closed(self, order: Order, bar: int) -> None:
         """After ``order`` was canceled, expired or rejected."""
         book = self.book
+        if order.parent_id is not None and book.orders[order.parent_id].status in LIVE:
+            self._close_bracket(order, bar)
+            return
         if order.child_ids:
             verb = {"canceled": "canceled", "expired": "expired", "rejected": "rejected"}.get(str(order.status), "")
             if order.filled:
@@ -228,11 +280,30 @@ class Contingencies:
             if sib.status in LIVE:
                 self._close(sib, bar, f"OCO sibling #{order.id} {order.status}")
 
+    def _close_bracket(self, exit_: Order, bar: int) -> None:
+        """A held exit closed while its entry still works: the bracket would leave the entry
+        unprotected, so the entry is canceled too, and with it the other exit (or, when the
+        entry had partly filled, the other exit is activated for that part, as for any entry
+        that ends after a partial fill)."""
+        book = self.book
+        entry = book.orders[exit_.parent_id]
+        role = exit_.role.replace("_", "-") if exit_.role else "exit"
+        book.event(entry, E.CANCELED, bar, f"bracket canceled: its {role} #{exit_.id} was {exit_.status} before "
+                                           "the entry filled, which would leave the entry unprotected")
+        self.on_closed(entry, bar)
+        for sid in exit_.oco_ids:  # links other than the bracket's own exits
+            sib = book.orders[sid]
+            if sib.status in LIVE and sib.id not in entry.child_ids:
+                self._close(sib, bar, f"OCO sibling #{exit_.id} {exit_.status}")
+
     def _close(self, order: Order, bar: int, reason: str) -> None:
         """Cancel ``order`` as a consequence of another order (no OCO cascade back);
-        a canceled bracket entry still takes care of its exits."""
-        self.book.event(order, E.CANCELED, bar, reason)
-        if order.child_ids:
+        a canceled bracket entry still takes care of its exits, and a held exit (linked to
+        other orders with ``link_oco``) takes its bracket with it."""
+        book = self.book
+        held = order.status is HELD  # (an exit waiting for its entry)
+        book.event(order, E.CANCELED, bar, reason)
+        if order.child_ids or (held and book.orders[order.parent_id].status in LIVE):
             self.on_closed(order, bar)
 
     def _activate_exits(self, entry: Order, bar: int, reason: str) -> None:

@@ -19,6 +19,52 @@ from typing import Any
 
 TIME_IN_FORCE = ("GTC", "DAY", "GTD")
 TRAIL_REFERENCES = ("high_low", "close")
+#: The largest share count an order may have: amounts and fills are booked as float64, which
+#: counts whole shares exactly only below 2**53. A larger (finite) amount is rejected.
+MAX_SHARES = 2**53 - 1
+
+
+def too_many_shares(amount: float) -> str:
+    """The rejection reason of an amount beyond :data:`MAX_SHARES`."""
+    return (f"amount {amount:g} is more shares than an order can book exactly (at most {MAX_SHARES:,}, "
+            "2**53 - 1: larger counts are not exact as float64)")
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, short (a huge int is described, not printed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an int of {len(str(value)) if value.bit_length() < 14_000 else 'over 4,000'} digits"
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_amount(name: str, value: Any) -> int:
+    """A share count given by the user (an order's ``amount``, an OCO leg's amount) as an
+    int: a number, finite and within the float range (``TypeError`` / ``ValueError`` naming
+    ``name`` otherwise), rounded when within 1e-4 of a whole number and otherwise truncated
+    toward zero, as Zipline does. Whether that many shares can be booked (at most
+    :data:`MAX_SHARES`) is the order book's question: a larger amount is rejected."""
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(value, "__float__")):
+        raise TypeError(f"`{name}` must be a number of shares, got {shown(value)} ({type(value).__name__})")
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ValueError(f"`{name}` is {shown(value)}, beyond the range of a float; "
+                         f"an order books at most {MAX_SHARES:,} shares") from None
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number of shares, got {shown(value)} ({type(value).__name__})") from None
+    if v != v:
+        raise ValueError(f"`{name}` is NaN; check the calculation that produced it")
+    if math.isinf(v):
+        raise ValueError(f"`{name}` must be a finite number of shares, got {shown(value)}; "
+                         "check the calculation that produced it")
+    near = round(v)
+    if abs(v - near) < 1e-4:
+        v = near
+    return int(v)  # toward zero, as Zipline
 
 
 def check_price(name: str, value: Any, *, allow_none: bool = False, positive: bool = True) -> float | None:
@@ -30,11 +76,25 @@ def check_price(name: str, value: Any, *, allow_none: bool = False, positive: bo
             f"`{name}` must be a number, got {value!r} ({type(value).__name__}); "
             f"pass a float such as {name}=101.5"
         )
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = math.inf
     if math.isnan(v) or math.isinf(v):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}; check the calculation that produced it")
+        raise ValueError(f"`{name}` must be a finite number, got {shown(value)}; "
+                         "check the calculation that produced it")
     if positive and v <= 0:
         raise ValueError(f"`{name}` must be > 0, got {value!r}; prices and distances are positive numbers")
+    return v
+
+
+def check_cost(name: str, value: Any, model: str) -> float:
+    """Validate a cost model's parameter: a finite number >= 0 (a negative commission or
+    slippage would pay the trader for trading); return it as float."""
+    v = check_price(name, value, positive=False)
+    if v < 0:
+        raise ValueError(f"{model}: `{name}` must be >= 0, got {value!r}; costs are charged, never paid to "
+                         f"the strategy (use 0 for none)")
     return v
 
 
@@ -46,7 +106,20 @@ def _check_tif(time_in_force: str, good_till: Any) -> tuple[str, Any]:
         raise ValueError("`time_in_force='GTD'` needs `good_till=` (a timestamp such as '2012-06-30')")
     if tif != "GTD" and good_till is not None:
         raise ValueError(f"`good_till` is only used with time_in_force='GTD' (got time_in_force={tif!r})")
+    if good_till is not None and _not_a_time(good_till):
+        raise ValueError(f"`good_till`={good_till!r} is not a time; pass a date or time such as '2012-06-30' "
+                         "or '2012-06-30 15:00' (a str, pandas.Timestamp, datetime or numpy.datetime64)")
     return tif, good_till
+
+
+def _not_a_time(value: Any) -> bool:
+    """True for values that are certainly not a time: numbers and missing values (NaT, NaN)."""
+    if isinstance(value, (bool, int, float)):
+        return True
+    try:
+        return bool(value != value)
+    except Exception:  # (an array-like: the order book's time rule names it)
+        return False
 
 
 class ExecutionStyle:
@@ -263,13 +336,18 @@ class OCOOrder(ExecutionStyle):
         if len(legs) < 2:
             raise ValueError("an OCOOrder needs at least two legs: OCOOrder(order1=..., order2=...)")
         for i, leg in enumerate(legs, 1):
+            if isinstance(leg, tuple) and len(leg) != 2:
+                raise TypeError(f"OCO leg {i} must be a style or an (amount, style) pair, got a tuple of "
+                                f"{len(leg)} values: {shown(leg)}")
             style = leg[1] if isinstance(leg, tuple) else leg
             if not isinstance(style, ExecutionStyle) or isinstance(style, (OCOOrder, BracketOrder)):
                 raise TypeError(
                     f"OCO leg {i} must be a simple style (MarketOrder, LimitOrder, StopOrder, "
-                    f"StopLimitOrder, TrailingStopOrder, ...) or an (amount, style) pair, got {leg!r}"
+                    f"StopLimitOrder, TrailingStopOrder, ...) or an (amount, style) pair, got {shown(leg)}"
                 )
-        self.legs = legs
+        # (amount, style) legs with the amount checked and made an int here, once
+        self.legs = [(check_amount(f"OCO leg {i} amount", leg[0]), leg[1]) if isinstance(leg, tuple) else leg
+                     for i, leg in enumerate(legs, 1)]
 
     def _fields(self) -> dict[str, Any]:
         return {"legs": self.legs}

@@ -1,7 +1,8 @@
 """Cash, positions, fills and round-trip trades.
 
 Accounting assumptions: fills change cash by ``-qty x price - commission``; there is no
-margin model (cash may go negative, i.e. leverage) and no interest. A position's
+margin model (cash may go negative, i.e. leverage; a run is warned about it once, and
+``max_leverage`` rejects orders beyond a limit) and no interest. A position's
 ``cost_basis`` is the average fill price per share of the open position, without
 commissions (commissions are booked in cash, on the fills and on the trades). Adding
 to a position averages the price; reducing it keeps the cost basis and realises

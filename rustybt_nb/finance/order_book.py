@@ -17,6 +17,13 @@ the bar is revealed and before the strategy sees it):
 
 DAY orders expire at the end of the session in which they could first fill.
 
+Orders that cannot stand are rejected when placed (:meth:`OrderBook.check_standalone`;
+with ``max_leverage``, also :meth:`OrderBook.leverage_refusal`). A fill that would take
+cash beyond ±1e300 or make it NaN is not booked: the order is rejected instead
+(:meth:`OrderBook.guard_fills` arms that check for the runs that could produce one). When
+the run ends, :meth:`OrderBook.close` makes placing, canceling, modifying and linking
+orders raise: a result is read from the book's records.
+
 Bars that cannot change anything are skipped: when one asset has only resting orders
 (no market order, triggered stop or trailing stop; no GTD order) and the bar reaches
 none of their levels, the book looks ahead in the price arrays for the first bar that
@@ -31,6 +38,7 @@ is live and nothing is scheduled), which the next event resets to 0.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -38,9 +46,11 @@ import pandas as pd
 
 from ..assets import Asset
 from ..data.times import to_bar_time
+from ..errors import AlgorithmError
 from .commission import CommissionModel, NoCommission
 from .contingency import Contingencies
 from .execution import (
+    MAX_SHARES,
     BracketOrder,
     ExecutionStyle,
     LimitOrder,
@@ -51,6 +61,8 @@ from .execution import (
     TrailingStopLimitOrder,
     TrailingStopOrder,
     check_price,
+    shown,
+    too_many_shares,
 )
 from .fill_rules import (
     LIMIT_PRICED,
@@ -91,6 +103,7 @@ class OrderBook:
         same_bar: str = "stop_first",
         slippage: SlippageModel | None = None,
         commission: CommissionModel | None = None,
+        max_leverage: float | None = None,
     ) -> None:
         self.store = store
         self.index = store.index
@@ -120,6 +133,9 @@ class OrderBook:
         self._market_reason = f"market order filled at the {'open' if self._ohlc else 'close'}"
         self.contingency = Contingencies(self, same_bar)
         self.log_sink: list[tuple[Any, str, str]] = []  # (dt, level, message): refusals the strategy should see
+        self.max_leverage = max_leverage  # gross exposure / portfolio value an order may take (None: no limit)
+        if max_leverage is not None:  # (no test per order when there is no limit)
+            self.check_standalone = self._check_standalone_and_leverage  # type: ignore[method-assign]
 
     # ============================================================== helpers
     def dt_of(self, bar: int) -> Any:
@@ -227,6 +243,77 @@ class OrderBook:
                 return "no last price to start the trailing stop from"
         return ""
 
+    def _check_standalone_and_leverage(self, order: Order) -> str:
+        """:meth:`check_standalone` and then :meth:`leverage_refusal` (the book's
+        ``check_standalone`` when ``max_leverage`` is set)."""
+        return OrderBook.check_standalone(self, order) or self.leverage_refusal(order, order.created_bar)
+
+    def leverage_refusal(self, order: Order, bar: int, amount: float | None = None) -> str:
+        """Why ``order`` (with ``amount`` instead of its own, for a modification) would take
+        the gross exposure beyond ``max_leverage``, or ''.
+
+        Exposure is the gross market value of the positions (the sum of their absolute
+        values) over the portfolio value (cash + positions), everything at the last price.
+        Working orders count at their worst: per asset, the position plus all working buys,
+        or plus all working sells, whichever is larger in absolute value (held bracket exits
+        and other reduce-only orders only shrink positions and are not counted). An order
+        that does not raise that worst-case gross value (it reduces a position, or is
+        covered by orders already working on the other side) is never refused."""
+        limit = self.max_leverage
+        if limit is None or order.reduce_only:
+            return ""
+        new_remaining = (order.amount if amount is None else amount) - order.filled
+        ledger = self.ledger
+        pv = ledger.cash
+        gross_before = gross_after = 0.0
+        touched = False
+        for sid, working in enumerate(self.working):
+            asset = self.store.assets[sid]
+            pos = ledger.positions.get(asset)
+            held = pos.amount if pos is not None else 0
+            if not held and not working and asset is not order.asset:
+                continue
+            px = float(self._prices[sid][bar]) if bar >= 0 else NAN
+            if px != px and pos is not None:
+                px = pos._fill_price
+            buys = sells = 0.0
+            for o in working:
+                if o is order or o.reduce_only or o.status is HELD:
+                    continue
+                rem = o.amount - o.filled
+                if rem > 0:
+                    buys += rem
+                else:
+                    sells += rem
+            before = max(abs(held + buys), abs(held + sells))
+            if asset is order.asset:
+                touched = True
+                if px != px:
+                    px = order.limit if order.limit is not None else (order.stop if order.stop is not None else NAN)
+                    if px != px:
+                        return (f"max_leverage={limit:g}: no last price of {asset.symbol} yet to check the order "
+                                "against")
+                if new_remaining > 0:
+                    buys += new_remaining
+                else:
+                    sells += new_remaining
+            after = max(abs(held + buys), abs(held + sells))
+            if px != px:  # an asset without any price yet: nothing held there can be valued
+                continue
+            pv += held * px
+            gross_before += before * px
+            gross_after += after * px
+        if not touched or gross_after <= gross_before:
+            return ""
+        if not pv > 0:
+            return (f"max_leverage={limit:g}: the portfolio value is {pv:,.2f}, so no order may add exposure "
+                    f"(gross {gross_after:,.2f} at the last prices)")
+        lev = gross_after / pv
+        if lev <= limit * (1 + 1e-12):
+            return ""
+        return (f"max_leverage={limit:g}: the positions and working orders could reach {lev:.2f}x the portfolio "
+                f"value {pv:,.2f} with this order (gross {gross_after:,.2f} at the last prices)")
+
     def accept(self, order: Order, bar: int, *, held: bool = False, reason: str = "") -> None:
         """Put an order to work (or hold it). Trailing stops get their first level from
         the last close."""
@@ -284,10 +371,15 @@ class OrderBook:
             return refuse(f"the order is {order.status}")
         if amount is not None:
             if isinstance(amount, bool) or not isinstance(amount, (int, float, np.integer, np.floating)):
-                raise TypeError(f"`amount` must be a number, got {amount!r}")
+                raise TypeError(f"`amount` must be a number, got {shown(amount)}")
             if amount != amount:
                 raise ValueError("`amount` is NaN; pass the new total quantity")
+            if not -_FLOAT_MAX <= amount <= _FLOAT_MAX:
+                raise ValueError(f"`amount` must be a finite number of shares, got {shown(amount)}; pass the new "
+                                 "total quantity")
             new = round(amount)
+            if abs(new) > MAX_SHARES:
+                return refuse(too_many_shares(new))
             if new == 0:
                 return refuse("amount=0; use cancel_order() to stop an order")
             if (new > 0) != (order.amount > 0):
@@ -320,6 +412,8 @@ class OrderBook:
         if not changes:
             return refuse("nothing to change")
         why = self.contingency.check_modify(order, changes, bar)
+        if not why and "amount" in changes and self.max_leverage is not None:
+            why = self.leverage_refusal(order, bar, changes["amount"])
         if why:
             return refuse(why)
         desc = ", ".join(f"{k}={v:g}" for k, v in changes.items() if v is not None)
@@ -507,10 +601,13 @@ class OrderBook:
         gap = price == o and self.fill_model == "ohlc" and price != order.stop
         return f"stop {order.stop:.4f} reached" + (" (gap: filled at the open)" if gap else "")
 
-    def fill(self, order: Order, qty: float, price: float, bar: int, bar_volume: float, reason: str) -> None:
-        """Book one fill of ``order`` and run the contingency rules."""
-        model = self.commission
-        commission = 0.0 if type(model).calculate is _BASE_COMMISSION else model.calculate(order, qty, price)
+    def fill(self, order: Order, qty: float, price: float, bar: int, bar_volume: float, reason: str,
+             commission: float | None = None) -> None:
+        """Book one fill of ``order`` and run the contingency rules (``commission``: the
+        model's charge, when already computed)."""
+        if commission is None:
+            model = self.commission
+            commission = 0.0 if type(model).calculate is _BASE_COMMISSION else model.calculate(order, qty, price)
         contingency = self.contingency
         if contingency._notes:
             note = contingency.same_bar_note(order.id)
@@ -521,6 +618,57 @@ class OrderBook:
         self.ledger.apply_fill(order.id, order.asset, qty, price, commission, self._dt, bar, bar_volume)
         if order.child_ids or order.oco_ids or self.working[order.asset.sid]:
             contingency.on_fill(order, qty, bar)  # (nothing to do for a lone order with nothing else working)
+
+    def guard_fills(self) -> None:
+        """Check each fill's cash before booking it (:meth:`_checked_fill`) when a fill could
+        make it NaN or overflow: a cost model other than none (a model of the user's may
+        return NaN; a large cost parameter may overflow), prices above 1e270, or cash above
+        1e290. Otherwise no fill can (at most 2**53 shares at most 1e270 each, ~1e286, stays far
+        below the 1e300 the check allows), and fills skip the test. Called once per run, after
+        ``initialize`` (which may set the models)."""
+        plain = (type(self.commission).calculate is _BASE_COMMISSION
+                 and type(self.slippage).slipped_price is _BASE_SLIPPED_PRICE)
+        if plain and abs(self.ledger.cash) < 1e290:
+            top = max((float(np.fmax.reduce(a["high"])) for a in self.store.arrays if len(a["high"])), default=0.0)
+            if top < 1e270:  # (NaN when an asset has no bar: then checked)
+                return
+        self.fill = self._checked_fill  # type: ignore[method-assign]
+
+    def _checked_fill(self, order: Order, qty: float, price: float, bar: int, bar_volume: float,
+                      reason: str) -> None:
+        """:meth:`fill`, unless the fill would take cash beyond ±``_MAX_CASH`` or make it NaN:
+        then the order is rejected with the reason and nothing is booked."""
+        model = self.commission
+        commission = 0.0 if type(model).calculate is _BASE_COMMISSION else model.calculate(order, qty, price)
+        if not -_MAX_CASH < self.ledger.cash - qty * price - commission < _MAX_CASH:
+            self._refuse_fill(order, qty, price, commission, bar)
+            return
+        OrderBook.fill(self, order, qty, price, bar, bar_volume, reason, commission)
+
+    def _refuse_fill(self, order: Order, qty: float, price: float, commission: float, bar: int) -> None:
+        """Reject ``order`` instead of booking a fill whose cash is not a finite number."""
+        if commission != commission or abs(commission) == math.inf:
+            why = f"the commission model returned {commission!r}"
+        elif price != price:
+            why = f"the price is {price!r}"
+        else:
+            why = (f"cash {self.ledger.cash:g} - {qty:g} x {price:g} would be beyond ±{_MAX_CASH:g}, where sums of "
+                   "cash and positions overflow")
+        self.event(order, _REJECTED, bar, f"fill of {qty:+g} at {price:g} refused: {why}; the order is rejected "
+                                          "and nothing was booked")
+        self.contingency.on_closed(order, bar)
+
+    def close(self) -> None:
+        """End of the run: from now on placing, canceling, modifying or linking orders raises
+        (the result is built from the book's records, which must not change any more)."""
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AlgorithmError(
+                "the backtest is over (analyze() reads the finished result): orders can no longer be placed, "
+                "canceled, modified or linked; trade from initialize, handle_data, before_trading_start or a "
+                "scheduled function")
+
+        self.submit = self.cancel = self.modify = refuse  # type: ignore[method-assign]
+        self.contingency.link_oco = refuse  # type: ignore[method-assign]
 
     def _ratchet(self, order: Order, h: float, lo: float, c: float, bar: int) -> None:
         """Move a working trailing stop toward this bar's price (high/low or close)."""
@@ -597,6 +745,12 @@ class OrderBook:
         if asset is not None:
             return list(self.working[asset.sid]) if asset.sid < len(self.working) else []
         return [o for w in self.working for o in w]
+
+
+_FLOAT_MAX = 1.7976931348623157e308
+#: a fill that would take cash beyond ± this is refused: cash plus the positions' values must
+#: stay far enough from the float limit (1.8e308) to be summed without overflowing
+_MAX_CASH = 1e300
 
 
 def _when(ts: pd.Timestamp, tz: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .execution import check_price
+from .execution import check_cost, check_price
 
 
 def _check_volume_limit(volume_limit: Any) -> float | None:
@@ -58,7 +58,7 @@ class FixedSlippage(SlippageModel):
 
     def __init__(self, spread: float = 0.0, volume_limit: float | None = None) -> None:
         super().__init__(volume_limit)
-        self.spread = check_price("spread", spread, positive=False)
+        self.spread = check_cost("spread", spread, "FixedSlippage")
 
     def slipped_price(self, price, is_buy, fill_qty, bar_volume, filled_on_bar):
         half = self.spread / 2.0
@@ -71,7 +71,7 @@ class FixedBasisPointsSlippage(SlippageModel):
 
     def __init__(self, basis_points: float = 5.0, volume_limit: float | None = 0.1) -> None:
         super().__init__(volume_limit)
-        self.basis_points = check_price("basis_points", basis_points, positive=False)
+        self.basis_points = check_cost("basis_points", basis_points, "FixedBasisPointsSlippage")
 
     def slipped_price(self, price, is_buy, fill_qty, bar_volume, filled_on_bar):
         f = self.basis_points / 10_000.0
@@ -85,7 +85,7 @@ class VolumeShareSlippage(SlippageModel):
 
     def __init__(self, volume_limit: float = 0.025, price_impact: float = 0.1) -> None:
         super().__init__(volume_limit)
-        self.price_impact = check_price("price_impact", price_impact, positive=False)
+        self.price_impact = check_cost("price_impact", price_impact, "VolumeShareSlippage")
 
     def slipped_price(self, price, is_buy, fill_qty, bar_volume, filled_on_bar):
         if not bar_volume or bar_volume != bar_volume:
