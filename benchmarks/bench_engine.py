@@ -461,6 +461,33 @@ def micro_overhead(n: int) -> dict[str, Any]:
             "bare_us_per_call": bare / n * 1e6}
 
 
+def micro_callbacks(n: int) -> dict[str, Any]:
+    """The S1 crossover with and without an (empty) ``on_order_event``: what the callbacks
+    cost per bar when a strategy defines them, and that one that does not pays nothing."""
+    from rustybt_nb import run_algorithm
+    from rustybt_nb.data import from_frame
+
+    base = ours_strategies()["S1"]
+
+    class Notified(base):  # type: ignore[misc, valid-type]
+        def on_order_event(self, context, event):
+            pass
+
+    store = from_frame(make_bars(n, "daily"), symbol="X")
+    out: dict[str, Any] = {"bars": n}
+    for name, cls in (("without", base), ("with", Notified)):
+        run_algorithm(cls, data=store, capital_base=CASH)  # warm-up
+        walls = []
+        for _ in range(5):
+            res = run_algorithm(cls, data=store, capital_base=CASH)
+            walls.append(res.run_info.get("wall_seconds", math.nan))
+        out[name] = statistics.median(walls)
+        out[f"{name}_events"] = res.run_info["events"]
+    out["us_per_bar"] = (out["with"] - out["without"]) / n * 1e6
+    out["us_per_event"] = (out["with"] - out["without"]) / max(out["with_events"], 1) * 1e6
+    return out
+
+
 def micro_history(n: int, frequency: str, per_bar: int, skip: int) -> dict[str, Any]:
     """Times ``data.history(asset, 'close', 50, '1d')`` inside handle_data, from bar ``skip``
     on (so every timed window is a full 50 sessions)."""
@@ -552,6 +579,7 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
     n = spec["bars"]
     return {
         "overhead": micro_overhead(n),
+        "callbacks": micro_callbacks(n),
         "history_daily": micro_history(min(n, 20_000), "daily", 10, 50),
         "history_minute": micro_history(60 * 1440, "minute", 1, 50 * 1440),
         "matching": micro_matching(min(n, 10_000), (0, 1, 100)),
@@ -915,6 +943,11 @@ def print_micro(micro: dict[str, Any]) -> None:
               f"{ov['bare_loop_s'] * 1e3:.1f} ms "
               f"({ov['bare_us_per_call']:.3f} us per empty call); whole run_algorithm() "
               f"{ov['run_algorithm_us_per_bar']:.2f} us per bar incl. setup and results")
+    cb = micro.get("callbacks")
+    if cb:
+        print(f"  S1 with an empty on_order_event vs without ({cb['bars']:,} bars, {cb['with_events']:,} events): "
+              f"{cb['with'] * 1e3:.1f} vs {cb['without'] * 1e3:.1f} ms, {cb['us_per_bar']:+.3f} us per bar "
+              f"({cb['us_per_event']:.2f} us per event delivered); a strategy without callbacks is not wrapped")
     for key, label in (("history_daily", "daily bars"), ("history_minute", "minute bars, sessions from minutes")):
         h = micro.get(key)
         if h:

@@ -361,9 +361,10 @@ class TradingAlgorithm:
     time_rules = time_rules
 
     def __init__(self, *, initialize: Any = None, handle_data: Any = None, before_trading_start: Any = None,
-                 analyze: Any = None, **params: Any) -> None:
+                 analyze: Any = None, on_order_event: Any = None, on_trade: Any = None, **params: Any) -> None:
         self._funcs = {"initialize": initialize, "handle_data": handle_data,
-                       "before_trading_start": before_trading_start, "analyze": analyze}
+                       "before_trading_start": before_trading_start, "analyze": analyze,
+                       "on_order_event": on_order_event, "on_trade": on_trade}
         self._set_params(params)
         self._sim: RunningBacktest | None = None
         self.log = _AlgoLog(self)
@@ -392,6 +393,27 @@ class TradingAlgorithm:
         f = self._funcs.get("analyze")
         if f is not None:
             f(context, results)
+
+    def on_order_event(self, context: Context, event: Any) -> None:
+        """Called with every order event (:class:`rustybt_nb.callbacks.OrderUpdate`), once
+        each, in the order of ``result.order_events`` (see :mod:`rustybt_nb.callbacks` for
+        when). Define it to react to fills as they happen."""
+        f = self._funcs.get("on_order_event")
+        if f is not None:
+            f(context, event)
+
+    def on_trade(self, context: Context, trade: Any) -> None:
+        """Called when a round trip closes (:class:`rustybt_nb.callbacks.ClosedTrade`)."""
+        f = self._funcs.get("on_trade")
+        if f is not None:
+            f(context, trade)
+
+    def _callback(self, name: str) -> Any:
+        """The bound callback ``name`` when the strategy defines it (a method or a function),
+        else None: a strategy that defines none is not called, and pays nothing."""
+        if getattr(type(self), name) is not getattr(TradingAlgorithm, name) or self._funcs.get(name) is not None:
+            return getattr(self, name)
+        return None
 
     # --------------------------------------------------------- internals
     def _sim_required(self) -> RunningBacktest:

@@ -48,7 +48,7 @@ from .simulation import Simulation
 
 __all__ = ["Backtest", "run_algorithm"]
 
-HOOKS = ("initialize", "handle_data", "before_trading_start", "analyze")
+HOOKS = ("initialize", "handle_data", "before_trading_start", "analyze", "on_order_event", "on_trade")
 
 
 class Backtest:
@@ -110,6 +110,8 @@ class Backtest:
         handle_data: Callable[..., Any] | None = None,
         before_trading_start: Callable[..., Any] | None = None,
         analyze: Callable[..., Any] | None = None,
+        on_order_event: Callable[..., Any] | None = None,
+        on_trade: Callable[..., Any] | None = None,
     ) -> None:
         __tracebackhide__ = True
         given = {"data": data, "start": start, "end": end, "capital_base": capital_base,
@@ -120,7 +122,8 @@ class Backtest:
         self._given = {k: v for k, v in given.items() if not _is_default(k, v)}
         self._written: dict[str, str] = {}
         functions = {"initialize": initialize, "handle_data": handle_data,
-                     "before_trading_start": before_trading_start, "analyze": analyze}
+                     "before_trading_start": before_trading_start, "analyze": analyze,
+                     "on_order_event": on_order_event, "on_trade": on_trade}
         self.strategy = strategy
         self.functions = {k: f for k, f in functions.items() if f is not None}
         _check_strategy(strategy, self.functions)
@@ -300,6 +303,8 @@ def run_algorithm(
     handle_data: Callable[..., Any] | None = None,
     before_trading_start: Callable[..., Any] | None = None,
     analyze: Callable[..., Any] | None = None,
+    on_order_event: Callable[..., Any] | None = None,
+    on_trade: Callable[..., Any] | None = None,
     data: Any = "AAPL",
     start: Any = None,
     end: Any = None,
@@ -326,7 +331,8 @@ def run_algorithm(
     """
     __tracebackhide__ = True
     backtest = Backtest(algorithm, initialize=initialize, handle_data=handle_data,
-                        before_trading_start=before_trading_start, analyze=analyze, data=data, start=start,
+                        before_trading_start=before_trading_start, analyze=analyze, on_order_event=on_order_event,
+                        on_trade=on_trade, data=data, start=start,
                         end=end, capital_base=capital_base, data_frequency=data_frequency, fill_model=fill_model,
                         trail_reference=trail_reference, same_bar=same_bar, slippage=slippage,
                         commission=commission, max_leverage=max_leverage)

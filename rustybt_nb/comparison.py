@@ -138,6 +138,7 @@ def _keyed(orders: pd.DataFrame) -> pd.DataFrame:
         "role": orders["role"].fillna("").astype(str),
         "created": orders["created"],
         "trail_amount": orders["trail_amount"], "trail_percent": orders["trail_percent"],
+        "trail_atr": orders.get("trail_atr", np.nan), "atr_window": orders.get("atr_window", np.nan),
         "amount": orders["amount"].abs(),
         **{f: orders[f] for f in _SHOWN},
     })
@@ -159,12 +160,13 @@ def _order_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     change = np.select([merged["_merge"] == "left_only", merged["_merge"] == "right_only"],
                        ["only in baseline", "only in current"], "changed")
     described = {c: merged[f"{c}_b"].where(merged["_merge"] != "right_only", merged[f"{c}_c"])
-                 for c in ("created", "trail_amount", "trail_percent", "amount")}
+                 for c in ("created", "trail_amount", "trail_percent", "trail_atr", "atr_window", "amount")}
     out = pd.DataFrame({
         "asset": merged["asset"], "created": described["created"], "created_bar": merged["created_bar"],
         "side": merged["side"], "style": merged["style"], "role": merged["role"].replace("", None),
         "amount": described["amount"], "trail_amount": described["trail_amount"],
-        "trail_percent": described["trail_percent"], "change": change,
+        "trail_percent": described["trail_percent"], "trail_atr": described["trail_atr"],
+        "atr_window": described["atr_window"], "change": change,
     })
     for f in _SHOWN:
         out[f"baseline_{f}"] = merged[f"{f}_b"]
@@ -183,7 +185,8 @@ def _what(row: Any) -> str:
     if all(is_missing(v) for v in levels[0]) and row.change == "only in current":
         levels.reverse()
     text = (f"{row.side} {short_number(row.amount)} "
-            + order_description(row.style, row.role, *levels[0], row.trail_amount, row.trail_percent))
+            + order_description(row.style, row.role, *levels[0], row.trail_amount, row.trail_percent, row.trail_atr,
+                                row.atr_window))
     if row.change == "changed" and row.style in ("limit", "stop", "stop_limit"):
         moved = [f"{name} {short_number(now)}" for name, then, now in
                  (("limit", levels[0][0], levels[1][0]), ("stop", levels[0][1], levels[1][1]))

@@ -139,10 +139,11 @@ def role_text(role: Any) -> str:
 
 
 def order_description(style: str, role: Any = None, limit: Any = NAN, stop: Any = NAN, trail_amount: Any = NAN,
-                      trail_percent: Any = NAN) -> str:
+                      trail_percent: Any = NAN, trail_atr: Any = NAN, atr_window: Any = NAN) -> str:
     """Role and style of an order with the prices that define it: ``'stop-loss stop 150'``,
-    ``'entry limit 290'``, ``'trailing stop trail 2.5%'``. A limit or stop is shown only for
-    the styles it defines (a trailing order's current stop is not: its trail is)."""
+    ``'entry limit 290'``, ``'trailing stop trail 2.5%'``, ``'trailing stop trail 3 ATR(14)'``.
+    A limit or stop is shown only for the styles it defines (a trailing order's current
+    stop is not: its trail is)."""
     parts = [role_text(role), str(style).replace("_", " ")]
     if style in ("limit", "stop_limit") and not is_missing(limit):
         parts.append(short_number(limit))
@@ -152,4 +153,19 @@ def order_description(style: str, role: Any = None, limit: Any = NAN, stop: Any 
         parts.append(f"trail {short_number(trail_amount)}")
     elif not is_missing(trail_percent):
         parts.append(f"trail {percent(trail_percent, min_decimals=0)}")
+    elif not is_missing(trail_atr):
+        window = "" if is_missing(atr_window) else f"({int(atr_window)})"
+        parts.append(f"trail {short_number(trail_atr)} ATR{window}")
     return " ".join(p for p in parts if p)
+
+
+def describe_order(row: Any, limit: Any = None, stop: Any = None) -> str:
+    """:func:`order_description` of an order row (a row of ``result.orders``, as a Series,
+    a namedtuple or anything with those fields); ``limit``/``stop`` replace the row's own."""
+    def get(name: str) -> Any:
+        value = row.get(name, NAN) if hasattr(row, "get") else getattr(row, name, NAN)
+        return NAN if value is None else value
+
+    return order_description(get("style"), get("role"), get("limit") if limit is None else limit,
+                             get("stop") if stop is None else stop, get("trail_amount"), get("trail_percent"),
+                             get("trail_atr"), get("atr_window"))

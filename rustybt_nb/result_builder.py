@@ -463,6 +463,8 @@ def _orders_frame(order_list: list, tz_index: pd.DatetimeIndex) -> pd.DataFrame:
         "trail_amount": numbers("trail_amount"),
         "trail_percent": numbers("trail_percent"),
         "limit_offset": numbers("limit_offset"),
+        "trail_atr": numbers("trail_atr"),
+        "atr_window": numbers("atr_window"),
         "tif": values("tif"),
         "good_till": good_till_col,
         "tag": values("tag"),

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .finance.order import OrderEvent
-from .formatting import TEXT, number, order_description, percent, time_text
+from .formatting import TEXT, describe_order, number, order_description, percent, time_text
 
 FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs", "prices")
 PERF_COLUMNS = ["portfolio_value", "returns", "pnl", "cash", "positions_value"]
@@ -53,7 +53,7 @@ EVENT_COLUMNS = list(OrderEvent._fields)
 ORDER_COLUMNS = ["id", "asset", "style", "amount", "filled", "limit", "stop", "status", "reason", "created",
                  "closed_at", "avg_fill_price", "commission", "parent_id", "child_ids", "oco_ids", "role",
                  "trail_amount", "trail_percent", "limit_offset", "tif", "good_till", "tag", "created_bar",
-                 "first_bar"]
+                 "first_bar", "trail_atr", "atr_window"]
 PRICE_COLUMNS = ["dt", "bar", "asset", "open", "high", "low", "close", "volume"]
 POSITION_COLUMNS = ["dt", "asset", "amount", "cost_basis", "last_sale_price", "market_value"]
 LOG_COLUMNS = ["dt", "level", "message"]
@@ -230,8 +230,8 @@ class BacktestResult:
         descs = []
         for e in events:  # the order as it stood after each event (limit and stop from the event row)
             o = orders.loc[e.order_id]
-            trail = (math.nan, math.nan) if e.order_id in retrailed else (o["trail_amount"], o["trail_percent"])
-            descs.append(order_description(o["style"], o["role"], e.limit, e.stop, *trail))
+            descs.append(order_description(o["style"], o["role"], e.limit, e.stop) if e.order_id in retrailed
+                         else describe_order(o, limit=e.limit, stop=e.stop))
         width = max([22, *map(len, descs)])
         rows: list[tuple[Any, int, str]] = []
         for k, (e, desc) in enumerate(zip(events, descs)):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .algorithm import Context, TradingAlgorithm, api_scope, explain_context_error
+from .callbacks import Notifier
 from .clock import Clock
 from .data.bar_store import BarStore
 from .finance.commission import CommissionModel, NoCommission
@@ -109,6 +110,9 @@ class Simulation:
                               max_leverage=max_leverage)
         self.schedule = Schedule()
         self.context = Context(algo)
+        on_event, on_trade = algo._callback("on_order_event"), algo._callback("on_trade")
+        self.notifier = Notifier(self.book, self.ledger, self.context, on_event, on_trade) \
+            if on_event is not None or on_trade is not None else None
         self.portfolio = Portfolio(self)
         self.context.__dict__["portfolio"] = self.portfolio
         self.records: dict[int, dict[str, Any]] = {}
@@ -144,6 +148,8 @@ class Simulation:
 
     def add_scheduled(self, func: Any, bars: np.ndarray) -> None:
         after = self.data._i if self._phase == "run" else self.lo - 1
+        if self.notifier is not None:
+            func = self.notifier.around(func)
         self.schedule.add(func, bars[(bars >= self.lo) & (bars <= self.hi)], after)
         self._sched_dirty = True
         self.book.skip_to = 0
@@ -166,6 +172,8 @@ class Simulation:
             with api_scope(algo):
                 data._i = self.lo - 1
                 algo.initialize(ctx)
+                if self.notifier is not None:
+                    self.notifier.deliver()
                 self._phase = "run"
                 self.book.guard_fills()  # (the cost models are final now)
                 if progress is None:
@@ -178,6 +186,8 @@ class Simulation:
                         stop = min(start + step, self.hi + 1)
                         self._loop(start, stop)
                         progress(stop - self.lo, total)
+                if self.notifier is not None:  # (what the last bar's session end left)
+                    self.notifier.deliver()
         except BaseException as exc:
             explain_context_error(exc, ctx)
             self.error = exc
@@ -197,6 +207,10 @@ class Simulation:
         if type(algo).before_trading_start is TradingAlgorithm.before_trading_start \
                 and algo._funcs.get("before_trading_start") is None:
             bts = None
+        if self.notifier is not None:  # (only then: a strategy without callbacks pays nothing)
+            handle = self.notifier.around(handle)
+            if bts is not None:
+                bts = self.notifier.after(bts)
         starts = clock.is_session_start if bts is not None else None
         ends = None  # clock.is_session_end, fetched when there are DAY orders to expire
         session_of_bar = clock.session_of_bar

@@ -83,6 +83,17 @@ class OracleReplay(TradingAlgorithm):
                 continue
             args = ins.get("resolved_args", ins["args"])
             action = ins["action"]
+            if args.get("transmit") is False and "parent" not in args:  # an entry sent with its child
+                context.parent = (ins, args)
+                continue
+            if "parent" in args:  # the parent's one attached exit: an entry with one exit (one-triggers-other)
+                parent_ins, parent_args = context.parent
+                size = parent_args.get("size", 1)
+                style = BracketOrder(entry_style=_style(parent_args), stop_loss_style=_style(args))
+                ticket = self.order(context.asset, size if parent_ins["action"] == "buy" else -size, style=style)
+                context.ids[parent_ins["label"]] = ticket
+                context.ids[ins["label"]] = ticket.child_ids[0]
+                continue
             if action == "close":
                 ticket = self.order_target(context.asset, 0)
             elif action in ("buy", "sell"):
@@ -93,8 +104,14 @@ class OracleReplay(TradingAlgorithm):
             elif action in ("buy_bracket", "sell_bracket"):
                 size = args.get("size", 1)
                 entry = _style(args)
-                style = BracketOrder(entry_style=entry, stop_loss_price=args["stopprice"],
-                                     take_profit_price=args["limitprice"])
+                if args.get("stopexec") == "StopTrail":  # a bracket whose stop-loss trails
+                    stop = TrailingStopOrder(trail_amount=args["stopargs"].get("trailamount"),
+                                             trail_percent=args["stopargs"].get("trailpercent"))
+                    style = BracketOrder(entry_style=entry, stop_loss_style=stop,
+                                         take_profit_price=args["limitprice"])
+                else:
+                    style = BracketOrder(entry_style=entry, stop_loss_price=args["stopprice"],
+                                         take_profit_price=args["limitprice"])
                 ticket = self.order(context.asset, size if action == "buy_bracket" else -size, style=style)
             else:
                 raise ValueError(action)

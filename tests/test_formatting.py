@@ -27,6 +27,7 @@ from rustybt_nb.formatting import (
     INF,
     NA,
     TEXT,
+    describe_order,
     escape,
     is_daily,
     is_missing,
@@ -251,7 +252,7 @@ def test_log_text_and_tables_describe_each_order_with_the_one_function():
     from rustybt_nb.analytics import display, equity, tables, timeline, trailing
 
     for module in (results, tables, timeline, trailing, equity):
-        assert module.order_description is order_description
+        assert module.describe_order is describe_order  # (which calls order_description)
     for module in (results, tables, display):
         assert getattr(module, "time_text", time_text) is time_text
 

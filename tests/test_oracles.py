@@ -16,6 +16,8 @@ ALL = [
     "b1_same_bar_stop_and_tp_buy_bracket",
     "c1_oco_breakout",
     "d1_stoptrail_trailamount",
+    "j1_bracket_trailing_stoploss_long",
+    "j4_attached_single_trailing_exit",
 ]
 
 
@@ -136,3 +138,28 @@ def test_blog_brackets_first_three_as_backtrader_fourth_rejected():
     # backtrader's fourth bracket lost 10; here nothing trades after the third
     assert result.perf["cash"].iloc[-1] == pytest.approx(10_000 + 40 + 50 + 50)
     assert pd.Timestamp("2018-03-24") not in set(result.fills["dt"])
+
+
+@pytest.mark.parametrize("name, label, order_id", [("j1_bracket_trailing_stoploss_long", "BR.stop", 2),
+                                                    ("j4_attached_single_trailing_exit", "TRAIL", 2)])
+def test_a_trailing_exit_waits_for_its_entry_then_trails_as_backtrader(name, label, order_id):
+    """The trailing exit starts at the reference minus the trail, stays there while the entry
+    waits and on the entry's fill bar (inactive in backtrader), then ratchets every bar."""
+    sc, result = replay(name)
+    dates = bar_dates(sc)
+    ev = result.order_events
+    trail = ev[ev["order_id"] == order_id]
+    held_until = trail[trail["kind"] == "activated"]["dt"].iloc[0]
+    checked = 0
+    for row in sc["per_bar"]:
+        for o in row["open_orders"]:
+            if o["label"] != label:
+                continue
+            level = trail[trail["dt"] <= dates[row["bar"]]]["stop"].iloc[-1]
+            assert level == pytest.approx(o["price"], abs=1e-9), row["bar"]
+            if not o["active"]:
+                assert dates[row["bar"]] <= held_until  # held, or the entry's fill bar
+            checked += 1
+    assert checked > 20
+    moves = trail[trail["kind"] == "trailed"]
+    assert len(moves) >= 10 and moves["stop"].is_monotonic_increasing

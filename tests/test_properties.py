@@ -79,7 +79,7 @@ ACTIONS = st.lists(
         st.integers(0, N_BARS - 2),  # bar at which the strategy acts
         st.sampled_from(["market", "limit", "stop", "stop_limit", "trail_amt", "trail_pct", "trail_limit",
                          "bracket_market", "bracket_limit", "bracket_stop", "oco", "cancel", "modify", "close",
-                         "cancel_exit", "huge", "infinite", "lever"]),
+                         "cancel_exit", "huge", "infinite", "lever", "trail_bracket", "trail_oto", "atr_trail"]),
         st.integers(-30, 30).filter(lambda x: x != 0),  # amount
         st.floats(0.9, 1.1),  # price factor vs the last close
         st.integers(0, 50),  # which earlier order to cancel/modify
@@ -129,6 +129,16 @@ class RandomTrader(TradingAlgorithm):
                     sl, tp = tp, sl
                 t = self.order(context.asset, amount, style=BracketOrder(entry_style=entry, stop_loss_price=sl,
                                                                          take_profit_price=tp))
+            elif kind in ("trail_bracket", "trail_oto"):  # a trailing stop-loss leg (with or without a target)
+                d = 1 if amount > 0 else -1
+                leg = TrailingStopOrder(trail_percent=abs(f - 1) + 0.01) if pick % 2 else \
+                    TrailingStopLimitOrder(trail_amount=abs(f - 1) * px + 0.1, limit_offset=0.2)
+                target = px * (1 + 0.05 * d) if kind == "trail_bracket" else None
+                entry = MarketOrder() if pick % 3 else LimitOrder(px * (1 - 0.005 * d))
+                t = self.order(context.asset, amount, style=BracketOrder(entry_style=entry, stop_loss_style=leg,
+                                                                         take_profit_price=target))
+            elif kind == "atr_trail":
+                t = self.order(context.asset, amount, style=TrailingStopOrder(trail_atr=1 + f, atr_window=5))
             elif kind == "oco":
                 t = self.order(context.asset, abs(amount), style=OCOOrder(order1=StopOrder(px * 1.02),
                                                                           order2=StopOrder(px * 0.98)))
@@ -165,6 +175,40 @@ class RandomTrader(TradingAlgorithm):
         interrupt = self.params.interrupt
         if interrupt is not None and interrupt[0] == context.bar:
             raise interrupt[1](f"interrupted at bar {context.bar}")
+
+
+class WatchingTrader(RandomTrader):
+    """RandomTrader with the order-event and trade callbacks, which record what they see."""
+
+    params = {**RandomTrader.params, "seen": None}
+
+    def on_order_event(self, context, event):
+        seen = self.params.seen
+        seen["events"].append((event.seq, event.id, event.kind, self.get_datetime()))
+        if event.is_fill:
+            seen["fills"].append((event.id, event.qty, event.price, event.commission))
+
+    def on_trade(self, context, trade):
+        self.params.seen["trades"].append((trade.exit_bar, trade.pnl))
+
+
+def check_callbacks(result, seen, complete: bool = True) -> None:
+    """Every event reached on_order_event exactly once, in the log's order (a prefix of it when
+    the run stopped early), never before the bar it happened on; fills carry their fill's
+    quantity, price and commission; on_trade saw each closed trade once."""
+    events = result.order_events
+    seqs = [s for s, *_ in seen["events"]]
+    want = events["seq"].tolist()
+    assert seqs == (want if complete else want[: len(seqs)])
+    for (_seq, oid, kind, when), row in zip(seen["events"], events.itertuples(index=False)):
+        assert (oid, kind) == (row.order_id, row.kind) and when >= row.dt
+    fills = result.fills
+    got = seen["fills"]
+    assert got == list(zip(fills["order_id"], fills["qty"], fills["price"], fills["commission"]))[: len(got)]
+    closed = result.trades[~result.trades["is_open"]]
+    assert [p for _, p in seen["trades"]] == closed["pnl"].tolist()[: len(seen["trades"])]
+    if complete:
+        assert len(got) == len(fills) and len(seen["trades"]) == len(closed)
 
 
 def _events(result) -> list[OrderEvent]:
@@ -262,14 +306,20 @@ def check_invariants(result) -> None:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=bar_frames(), actions=ACTIONS, volume_cap=st.sampled_from([None, 0.5]),
        fill_model=st.sampled_from(["ohlc", "close"]), same_bar=st.sampled_from(["stop_first", "target_first", "path"]),
-       trail_reference=st.sampled_from(["high_low", "close"]), max_leverage=st.sampled_from([None, None, 1.5]))
+       trail_reference=st.sampled_from(["high_low", "close"]), max_leverage=st.sampled_from([None, None, 1.5]),
+       watch=st.booleans())
 def test_random_order_flows_keep_invariants(frame, actions, volume_cap, fill_model, same_bar, trail_reference,
-                                            max_leverage):
+                                            max_leverage, watch):
     store = from_frame(_fix_ohlc(frame), symbol="X")
-    result = run_algorithm(RandomTrader, data=store, actions=actions, fill_model=fill_model, same_bar=same_bar,
-                           trail_reference=trail_reference, max_leverage=max_leverage,
-                           slippage=NoSlippage(volume_limit=volume_cap) if volume_cap else None)
+    seen = {"events": [], "fills": [], "trades": []}
+    extra = {"seen": seen} if watch else {}
+    result = run_algorithm(WatchingTrader if watch else RandomTrader, data=store, actions=actions,
+                           fill_model=fill_model, same_bar=same_bar, trail_reference=trail_reference,
+                           max_leverage=max_leverage,
+                           slippage=NoSlippage(volume_limit=volume_cap) if volume_cap else None, **extra)
     check_invariants(result)
+    if watch:
+        check_callbacks(result, seen)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -278,14 +328,17 @@ def test_random_order_flows_keep_invariants(frame, actions, volume_cap, fill_mod
        fill_model=st.sampled_from(["ohlc", "close"]), max_leverage=st.sampled_from([None, 1.0, 2.0]))
 def test_interrupted_runs_keep_invariants(frame, actions, stop_bar, error, volume_cap, fill_model, max_leverage):
     """A run stopped at a random bar (an interrupt, or an error in the strategy) keeps what
-    it simulated as ``exc.partial_result``, and that result satisfies every invariant."""
+    it simulated as ``exc.partial_result``, and that result satisfies every invariant (and
+    the callbacks saw a prefix of its events, each once)."""
     store = from_frame(_fix_ohlc(frame), symbol="X")
+    seen = {"events": [], "fills": [], "trades": []}
     with pytest.raises(error) as info:
-        run_algorithm(RandomTrader, data=store, actions=actions, interrupt=(stop_bar, error), fill_model=fill_model,
-                      max_leverage=max_leverage,
+        run_algorithm(WatchingTrader, data=store, actions=actions, interrupt=(stop_bar, error), fill_model=fill_model,
+                      max_leverage=max_leverage, seen=seen,
                       slippage=NoSlippage(volume_limit=volume_cap) if volume_cap else None)
     partial = info.value.partial_result
     assert partial.run_info["completed"] is False
     assert partial.run_info["error"].startswith(error.__name__)
     assert len(partial.perf) == stop_bar + 1  # up to the bar it stopped in (daily bars)
     check_invariants(partial)
+    check_callbacks(partial, seen, complete=False)

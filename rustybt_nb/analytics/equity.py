@@ -9,11 +9,11 @@ import pandas as pd
 
 from ..formatting import (
     TEXT,
+    describe_order,
     escape,
     is_daily,
     is_missing,
     number,
-    order_description,
     percent,
     short_number,
     time_labels,
@@ -106,7 +106,7 @@ def _fill_traces(go: Any, result: Any, symbol: str) -> list[Any]:
     fills = fills_with_events(result, fills)
     orders = result.orders
     orders = orders[orders["id"].isin(fills["order_id"].unique())]
-    kinds = {int(o.id): order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
+    kinds = {int(o.id): describe_order(o)
              for o in orders.itertuples(index=False)}
     tags = {int(o.id): o.tag for o in orders.itertuples(index=False) if not is_missing(o.tag)}
     sizes = marker_sizes(fills["qty"].to_numpy(dtype=float))

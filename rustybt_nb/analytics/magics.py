@@ -47,7 +47,7 @@ from .progress import make_progress
 
 __all__ = ["BacktestMagics", "load_ipython_extension", "parse_params", "run_backtest_cell"]
 
-FUNCTION_HOOKS = ("initialize", "handle_data", "before_trading_start", "analyze")
+FUNCTION_HOOKS = ("initialize", "handle_data", "before_trading_start", "analyze", "on_order_event", "on_trade")
 PARTIAL_NAME = "_backtest_partial"
 _DEFAULT_DATA = "AAPL"
 _FILE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".parquet", ".pq")

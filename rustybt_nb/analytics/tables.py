@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formatting import escape, is_daily, is_missing, number, order_description, role_text, short_number, time_labels
+from ..formatting import describe_order, escape, is_daily, is_missing, number, role_text, short_number, time_labels
 from ._deps import require_plotly, require_styler
 from .style import (
     BUY_COLOR,
@@ -184,7 +184,7 @@ def _partial_fill_display(result: Any, asset: Any, caption: str | None
     labels = {}
     for oid in pd.unique(ids):
         o = orders.loc[oid]
-        kind = order_description(o["style"], o["role"], o["limit"], o["stop"], o["trail_amount"], o["trail_percent"])
+        kind = describe_order(o)
         labels[oid] = (f"#{oid} {'buy' if o['amount'] > 0 else 'sell'} {abs(o['amount']):g} {o['asset']} {kind} "
                        f"({o['status']})")
     first = table["slice"].to_numpy() == 1
@@ -360,7 +360,7 @@ def orders_frame(result: Any, status: str | Iterable[str] | None = None, asset: 
         orders = orders[orders["status"].isin(statuses)]
     types, links = [], []
     for o in orders.itertuples(index=False):
-        types.append(order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent))
+        types.append(describe_order(o))
         bits = []
         if o.parent_id == o.parent_id:
             bits.append(f"{role_text(o.role) or 'child'} of #{int(o.parent_id)}")

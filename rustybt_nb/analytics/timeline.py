@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..finance.order import LIVE_NAMES, TERMINAL_NAMES
-from ..formatting import escape, is_daily, is_missing, order_description, short_number, time_labels
+from ..formatting import describe_order, escape, is_daily, is_missing, short_number, time_labels
 from ._deps import require_plotly
 from .style import (
     BUY_COLOR,
@@ -254,7 +254,7 @@ class _TimelineData:
                 "tag", "tif", "child_ids", "oco_ids")
         Row = namedtuple("Row", cols)
         for o in map(Row._make, zip(*(orders[c].tolist() for c in cols))):
-            kind = escape(order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent))
+            kind = escape(describe_order(o))
             side = f"{side_of(o.amount)} {short_number(abs(o.amount))}"
             has_parent = o.parent_id == o.parent_id and int(o.parent_id) in row_of
             asset = f"{escape(_short(o.asset))} " if multi_asset else ""

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..finance.order import LIVE_NAMES, TERMINAL_NAMES
-from ..formatting import escape, is_daily, is_missing, order_description, short_number, time_labels
+from ..formatting import describe_order, escape, is_daily, is_missing, short_number, time_labels
 from ._deps import require_plotly
 from .style import (
     BUY_COLOR,
@@ -153,7 +153,7 @@ def _trailing_traces(go: Any, result: Any, trailing: pd.DataFrame, ev: pd.DataFr
     ended: tuple[list, list, list, list] = ([], [], [], [])
     for k, o in enumerate(trailing.itertuples(index=False)):
         idx = np.asarray(positions.get(o.id, empty), dtype=np.int64)
-        kind = order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
+        kind = describe_order(o)
         head = f"<b>#{o.id} {side_of(o.amount)} {short_number(abs(o.amount))} {escape(kind)}</b>"
         if not is_missing(o.tag):
             head += f"<br>tag: {escape(o.tag, wrap=HOVER_WIDTH)}"
@@ -261,7 +261,7 @@ def _level_traces(go: Any, others: pd.DataFrame, ev: pd.DataFrame, t_all: np.nda
             continue
         o = info[int(oids[group[0]])]
         role = o.role if not is_missing(o.role) and o.role in ROLE_NAMES else ("entry" if o.child_ids else "other")
-        kind = order_description(o.style, o.role, o.limit, o.stop, o.trail_amount, o.trail_percent)
+        kind = describe_order(o)
         head = f"<b>#{o.id} {side_of(o.amount)} {short_number(abs(o.amount))} {escape(kind)}</b>"
         for levels, label in ((stops, "stop"), (limits, "limit")):
             start_i = -1

@@ -129,9 +129,24 @@ class BarStore:
     def __getstate__(self) -> dict:
         """Pickle without the timestamp cache (a memoryview; rebuilt on first use)."""
         state = dict(self.__dict__)
-        for key in ("_i8", "_dt64", "_reso", "_tz", "_ts_fast"):
+        for key in ("_i8", "_dt64", "_reso", "_tz", "_ts_fast", "_atr_cache"):
             state.pop(key, None)
         return state
+
+    def atr(self, sid: int, window: int) -> np.ndarray:
+        """The average true range of asset ``sid`` over ``window`` bars, one value per bar of
+        the store: Wilder's smoothing (``ATR = (ATR_prev * (window - 1) + TR) / window``, the
+        first value the mean of the first ``window`` true ranges) over the asset's own bars,
+        where ``TR = max(high - low, |high - previous close|, |low - previous close|)`` (the
+        first bar has no previous close: ``high - low``). NaN until the asset has ``window``
+        true ranges; carried across bars where it has none. A value at bar ``i`` uses bars up
+        to ``i`` only. Computed once per asset and window, then kept."""
+        cache = self.__dict__.setdefault("_atr_cache", {})
+        key = (sid, window)
+        out = cache.get(key)
+        if out is None:
+            out = cache[key] = _average_true_range(self.arrays[sid], window)
+        return out
 
     @property
     def symbols(self) -> list[str]:
@@ -230,6 +245,26 @@ except (ImportError, AttributeError):  # pragma: no cover - depends on the panda
 def _same_timestamp(got: object, want: pd.Timestamp) -> bool:
     return (type(got) is type(want) and got == want and got.unit == want.unit  # type: ignore[attr-defined]
             and got.tz == want.tz)  # type: ignore[attr-defined]
+
+
+def _average_true_range(columns: Mapping[str, np.ndarray], window: int) -> np.ndarray:
+    high, low, close = columns["high"], columns["low"], columns["close"]
+    have = np.flatnonzero(~np.isnan(close))
+    out = np.full(len(close), np.nan)
+    if len(have) < window:
+        return out
+    h, lo, c = high[have], low[have], close[have]
+    prev = np.empty_like(c)
+    prev[0] = np.nan
+    prev[1:] = c[:-1]
+    with np.errstate(invalid="ignore"):
+        tr = np.fmax(h - lo, np.fmax(np.abs(h - prev), np.abs(lo - prev)))
+    atr = np.full(len(tr), np.nan)
+    seeded = tr[window - 1:].copy()
+    seeded[0] = tr[:window].mean()  # the first value: a simple mean; then Wilder's recursion
+    atr[window - 1:] = pd.Series(seeded).ewm(alpha=1.0 / window, adjust=False).mean().to_numpy()
+    out[have] = atr
+    return _ffill(out)
 
 
 def _ffill(values: np.ndarray) -> np.ndarray:

@@ -93,17 +93,17 @@ class Contingencies:
         entry = book.create(asset, amount, entry_style, bar, tag=tag)
         entry.role = "entry"
         exits: list[Order] = []
-        if style.stop_loss_price is not None:
-            exits.append(self._exit(entry, StopOrder(style.stop_loss_price), "stop_loss", tag))
-        if style.take_profit_price is not None:
-            exits.append(self._exit(entry, LimitOrder(style.take_profit_price), "take_profit", tag))
+        if style.stop_loss_style is not None:
+            exits.append(self._exit(entry, style.stop_loss_style, "stop_loss", tag))
+        if style.take_profit_style is not None:
+            exits.append(self._exit(entry, style.take_profit_style, "take_profit", tag))
         entry.child_ids = [x.id for x in exits]
         if len(exits) == 2:
             exits[0].oco_ids = [exits[1].id]
             exits[1].oco_ids = [exits[0].id]
         reason = unknown or book.check_standalone(entry) \
             or (style.entry_price is not None and self._entry_price_contradiction(entry, style)) \
-            or self._bracket_geometry(entry, style, bar)
+            or self._bracket_geometry(entry, style, bar) or self._start_trailing_exits(entry, exits, bar)
         if reason:
             book.event(entry, E.REJECTED, bar, reason)
             for x in exits:
@@ -113,6 +113,24 @@ class Contingencies:
         for x in exits:
             book.accept(x, bar, held=True, reason=f"{x.role.replace('_', '-')} held until entry #{entry.id} fills")
         return entry
+
+    def _start_trailing_exits(self, entry: Order, exits: list[Order], bar: int) -> str:
+        """Set the first level of a trailing exit (from the entry's limit or stop, else the
+        placing bar's close: see :class:`~rustybt_nb.finance.execution.BracketOrder`); why it
+        cannot stand, or ''. The level then waits, held, until the entry has filled."""
+        for x in exits:
+            if x.style not in ("trailing_stop", "trailing_stop_limit"):
+                continue
+            if entry.style == "limit":
+                reference, what = entry.limit, "entry limit"
+            elif entry.style in ("stop", "stop_limit"):
+                reference, what = entry.stop, "entry stop"
+            else:
+                reference, what = self.book.last_price(entry.asset, bar), "close"
+            why = self.book.start_trailing(x, reference, bar)
+            if why:
+                return f"the trailing {x.role.replace('_', '-')} cannot start from the {what} {reference:g}: {why}"
+        return ""
 
     def _exit(self, entry: Order, style: Any, role: str, tag: str | None) -> Order:
         x = self.book.create(entry.asset, -entry.amount, style, entry.created_bar, tag=tag)

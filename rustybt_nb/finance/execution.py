@@ -199,13 +199,16 @@ class StopLimitOrder(ExecutionStyle):
 
 
 class TrailingStopOrder(ExecutionStyle):
-    """A stop that follows the price by ``trail_amount`` (price units) or
-    ``trail_percent`` (a fraction: 0.05 = 5 %).
+    """A stop that follows the price by ``trail_amount`` (price units), ``trail_percent``
+    (a fraction: 0.05 = 5 %) or ``trail_atr`` (a multiple of the asset's average true
+    range over ``atr_window`` bars, kept by the engine: Wilder's smoothing, from the bars up
+    to the current one).
 
     The level starts at the last close minus the trail (sell) / plus the trail (buy);
     on every bar it is first checked as a stop, then moved toward the price — from the
     bar's high (sell) / low (buy), or from the close with ``trail_reference='close'`` —
-    and never loosened.
+    and never loosened. An ATR trail is the ATR of the bar the level is set from (so its
+    distance breathes with volatility, but the level itself still never loosens).
     """
 
     kind = "trailing_stop"
@@ -215,18 +218,24 @@ class TrailingStopOrder(ExecutionStyle):
         trail_amount: float | None = None,
         trail_percent: float | None = None,
         *,
+        trail_atr: float | None = None,
+        atr_window: int = 14,
         trail_reference: str | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
-        if (trail_amount is None) == (trail_percent is None):
+        if sum(x is not None for x in (trail_amount, trail_percent, trail_atr)) != 1:
             raise ValueError(
-                "give exactly one of `trail_amount` (price units, e.g. 2.5) or `trail_percent` "
-                f"(a fraction, e.g. 0.05 for 5 %); got trail_amount={trail_amount!r}, "
-                f"trail_percent={trail_percent!r}"
+                "give exactly one of `trail_amount` (price units, e.g. 2.5), `trail_percent` "
+                "(a fraction, e.g. 0.05 for 5 %) or `trail_atr` (a multiple of the ATR, e.g. 3); got "
+                f"trail_amount={trail_amount!r}, trail_percent={trail_percent!r}, trail_atr={trail_atr!r}"
             )
         self.trail_amount = check_price("trail_amount", trail_amount, allow_none=True)
         self.trail_percent = check_price("trail_percent", trail_percent, allow_none=True)
+        self.trail_atr = check_price("trail_atr", trail_atr, allow_none=True)
+        if isinstance(atr_window, bool) or not isinstance(atr_window, int) or atr_window < 1:
+            raise ValueError(f"`atr_window` must be a whole number of bars >= 1 (14 is usual), got {atr_window!r}")
+        self.atr_window = atr_window if self.trail_atr is not None else None
         if self.trail_percent is not None and self.trail_percent >= 1:
             raise ValueError(
                 f"`trail_percent` is a fraction below 1 (0.05 = 5 %), got {trail_percent!r}; "
@@ -237,7 +246,8 @@ class TrailingStopOrder(ExecutionStyle):
         self.trail_reference = trail_reference
 
     def _fields(self) -> dict[str, Any]:
-        return {"trail_amount": self.trail_amount, "trail_percent": self.trail_percent}
+        return {"trail_amount": self.trail_amount, "trail_percent": self.trail_percent, "trail_atr": self.trail_atr,
+                "atr_window": self.atr_window}
 
 
 class TrailingStopLimitOrder(TrailingStopOrder):
@@ -274,6 +284,16 @@ class BracketOrder(ExecutionStyle):
     target; short: the reverse). The exits are held until the entry is completely
     filled, then work from the next bar as one-cancels-other and reduce-only orders.
 
+    The stop-loss leg is ``stop_loss_style`` — a ``StopOrder``, ``StopLimitOrder``,
+    ``TrailingStopOrder`` or ``TrailingStopLimitOrder`` — or ``stop_loss_price``, the
+    shorthand for ``StopOrder(stop_loss_price)``; the take-profit leg is
+    ``take_profit_style`` (a ``LimitOrder``) or ``take_profit_price``. A trailing
+    stop-loss starts at the entry's reference ∓ its trail — the entry's limit (limit
+    entry) or stop (stop and stop-limit entries), else the close of the bar the bracket is
+    placed on — stays there while the entry waits and on the bar it fills, and trails from
+    the next bar. With one exit only, the bracket is an entry with an attached exit that
+    goes live when the entry fills (one-triggers-other).
+
     Time in force applies to the entry: set it on the bracket or on ``entry_style`` (both is
     an error unless they agree). An entry that expires unfilled takes its held exits with it.
     """
@@ -286,6 +306,9 @@ class BracketOrder(ExecutionStyle):
         stop_loss_price: float | None = None,
         take_profit_price: float | None = None,
         entry_price: float | None = None,
+        *,
+        stop_loss_style: ExecutionStyle | None = None,
+        take_profit_style: ExecutionStyle | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -305,21 +328,47 @@ class BracketOrder(ExecutionStyle):
                 f"{own[0]!r}; set the time in force in one place (the bracket or the entry style)"
             )
         self.entry_style = entry_style
-        self.stop_loss_price = check_price("stop_loss_price", stop_loss_price, allow_none=True)
-        self.take_profit_price = check_price("take_profit_price", take_profit_price, allow_none=True)
-        if self.stop_loss_price is None and self.take_profit_price is None:
+        self.stop_loss_style = _exit_style("stop_loss", stop_loss_price, stop_loss_style,
+                                           (StopOrder, StopLimitOrder, TrailingStopOrder), StopOrder,
+                                           "StopOrder(p), StopLimitOrder(l, s), TrailingStopOrder(...) or "
+                                           "TrailingStopLimitOrder(...)")
+        self.take_profit_style = _exit_style("take_profit", take_profit_price, take_profit_style, (LimitOrder,),
+                                             LimitOrder, "LimitOrder(p)")
+        # the levels the geometry check reads (None for a trailing stop: valid by construction)
+        sl = self.stop_loss_style
+        self.stop_loss_price = None if sl is None or isinstance(sl, TrailingStopOrder) else sl.stop_price
+        self.take_profit_price = None if self.take_profit_style is None else self.take_profit_style.limit_price
+        if self.stop_loss_style is None and self.take_profit_style is None:
             raise ValueError(
-                "a BracketOrder needs `stop_loss_price` and/or `take_profit_price`; "
-                "for a plain entry use the entry style directly"
+                "a BracketOrder needs a stop-loss (`stop_loss_price` or `stop_loss_style`) and/or a take-profit "
+                "(`take_profit_price` or `take_profit_style`); for a plain entry use the entry style directly"
             )
 
     def _fields(self) -> dict[str, Any]:
         return {
             "entry_style": self.entry_style,
-            "stop_loss_price": self.stop_loss_price,
-            "take_profit_price": self.take_profit_price,
+            "stop_loss_style": self.stop_loss_style,
+            "take_profit_style": self.take_profit_style,
             "entry_price": self.entry_price,
         }
+
+
+def _exit_style(leg: str, price: Any, style: Any, kinds: tuple[type, ...], plain: type, examples: str) -> Any:
+    """A bracket leg's style from its shorthand price or its style (one of them, or none)."""
+    price = check_price(f"{leg}_price", price, allow_none=True)
+    if price is not None and style is not None:
+        raise ValueError(f"give `{leg}_price` or `{leg}_style`, not both (`{leg}_price={price!r}` is "
+                         f"the shorthand for `{leg}_style={plain.__name__}({price!r})`)")
+    if style is None:
+        return None if price is None else plain(price)
+    if isinstance(style, type):
+        raise TypeError(f"`{leg}_style` must be an instance, e.g. {examples.split(' or ')[0]}, not the class")
+    if not isinstance(style, kinds):
+        raise TypeError(f"`{leg}_style` must be {examples}, got {style!r}")
+    if style.time_in_force != "GTC":
+        raise ValueError(f"`{leg}_style` has time_in_force={style.time_in_force!r}; a bracket's exits are good till "
+                         "canceled (they live as long as the position): set the time in force on the bracket")
+    return style
 
 
 class OCOOrder(ExecutionStyle):

@@ -114,4 +114,5 @@ def trail_level(is_buy: bool, reference: float, trail_amount: float | None, trai
     a buy above it)."""
     if trail_amount is not None:
         return reference + trail_amount if is_buy else reference - trail_amount
-    return reference * (1 + trail_percent) if is_buy else reference * (1 - trail_percent)
+    # (written as backtrader computes it, so the levels agree to the last bit)
+    return reference + reference * trail_percent if is_buy else reference - reference * trail_percent

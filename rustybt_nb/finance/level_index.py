@@ -57,7 +57,8 @@ class LevelIndex:
     def _update_lone(self) -> None:
         every = self.every
         order = every[0] if len(every) == 1 and not self.up and not self.down else None
-        self.lone = order if order is not None and not order.triggered and order.style in _TRAILING else None
+        self.lone = order if (order is not None and not order.triggered and order.style in _TRAILING
+                              and order.trail_atr is None) else None
 
     def file(self, order: Order) -> None:
         """(Re)file ``order`` after any change of status, level or trigger."""
@@ -71,7 +72,8 @@ class LevelIndex:
             every.append(order)
             self.where[order.id] = _EVERY
             # _update_lone, inline: this untriggered order is the lone one only if it is the only one
-            self.lone = order if (len(every) == 1 and order.style in _TRAILING and not self.up
+            self.lone = order if (len(every) == 1 and order.style in _TRAILING and order.trail_atr is None
+                                  and not self.up
                                   and not self.down) else None
             return
         slot = slot_of(order)

@@ -178,7 +178,9 @@ class Order:
         "tag",
         "tif",
         "trail_amount",
+        "trail_atr",
         "trail_percent",
+        "atr_window",
         "trail_reference",
         "triggered",
     )
@@ -213,6 +215,8 @@ class Order:
         self.oco_ids: list[int] = []
         self.trail_amount: float | None = None
         self.trail_percent: float | None = None
+        self.trail_atr: float | None = None  # a multiple of the ATR over atr_window bars
+        self.atr_window: int | None = None
         self.limit_offset: float | None = None
         self.trail_reference: str | None = None
         self.triggered = False

@@ -218,6 +218,8 @@ class OrderBook:
         if type(style) is not MarketOrder and isinstance(style, TrailingStopOrder):
             order.trail_amount = style.trail_amount
             order.trail_percent = style.trail_percent
+            if style.trail_atr is not None:
+                order.trail_atr, order.atr_window = style.trail_atr, style.atr_window
             order.trail_reference = style.trail_reference or self.trail_reference
             if isinstance(style, TrailingStopLimitOrder):
                 order.limit_offset = style.limit_offset
@@ -241,7 +243,47 @@ class OrderBook:
             ref = self.last_price(order.asset, bar)
             if ref != ref:
                 return "no last price to start the trailing stop from"
+            if order.trail_atr is not None:
+                return self._atr_missing(order, bar)
         return ""
+
+    def _atr_missing(self, order: Order, bar: int) -> str:
+        """Why an ATR trail cannot be set at ``bar`` (too few bars yet), or ''."""
+        if bar >= 0 and self.atr(order.asset.sid, order.atr_window)[bar] == \
+                self.atr(order.asset.sid, order.atr_window)[bar]:
+            return ""
+        return (f"the ATR({order.atr_window}) of {order.asset.symbol} needs {order.atr_window} bars before the "
+                f"order (plus one for the first true range); place it later or use a shorter atr_window")
+
+    def atr(self, sid: int, window: int) -> np.ndarray:
+        """The average true range of asset ``sid`` over ``window`` bars at each bar
+        (:meth:`BarStore.atr`: kept with the bars, so every run on them shares it)."""
+        return self.store.atr(sid, window)
+
+    def start_trailing(self, order: Order, reference: float, bar: int) -> str:
+        """Set a trailing order's first level from ``reference`` (instead of the last close);
+        why it cannot stand, or ''."""
+        if reference != reference:
+            return "no price to start from"
+        if order.trail_atr is not None:
+            why = self._atr_missing(order, bar)
+            if why:
+                return why
+        order.stop = self._level(order, reference, bar)
+        if order.limit_offset is not None:
+            order.limit = order.stop + order.limit_offset if order.is_buy else order.stop - order.limit_offset
+            if order.limit <= 0:
+                return f"its limit {order.limit:g} (the stop {order.stop:g} less the limit_offset) is not a price"
+        if order.stop <= 0:
+            return f"its level {order.stop:g} is not a price (the trail is larger than the price)"
+        return ""
+
+    def _level(self, order: Order, reference: float, bar: int) -> float:
+        """The trailing level ``reference`` implies for ``order`` at ``bar``."""
+        if order.trail_atr is None:
+            return trail_level(order.amount > 0, reference, order.trail_amount, order.trail_percent)
+        return trail_level(order.amount > 0, reference, order.trail_atr * self.atr(order.asset.sid,
+                                                                                    order.atr_window)[bar], None)
 
     def _check_standalone_and_leverage(self, order: Order) -> str:
         """:meth:`check_standalone` and then :meth:`leverage_refusal` (the book's
@@ -333,7 +375,7 @@ class OrderBook:
 
     def _init_trailing(self, order: Order, bar: int) -> None:
         ref = self.last_price(order.asset, bar)
-        order.stop = trail_level(order.is_buy, ref, order.trail_amount, order.trail_percent)
+        order.stop = self._level(order, ref, bar)
         if order.limit_offset is not None:
             order.limit = order.stop + order.limit_offset if order.is_buy else order.stop - order.limit_offset
 
@@ -409,6 +451,9 @@ class OrderBook:
                 return refuse(f"a {order.style} order does not trail")
             changes["trail_amount"] = trail_amount
             changes["trail_percent"] = trail_percent
+            if order.trail_atr is not None:  # a trail in price units or percent replaces an ATR trail
+                changes["trail_atr"] = None
+                changes["atr_window"] = None
         if not changes:
             return refuse("nothing to change")
         why = self.contingency.check_modify(order, changes, bar)
@@ -449,14 +494,14 @@ class OrderBook:
                     if ((h_[i] if ohlc else c) < stop):
                         ref = c if order.trail_reference != "high_low" or not ohlc else l_[i]
                         trail = order.trail_amount
-                        new = ref + trail if trail is not None else ref * (1 + order.trail_percent)
+                        new = ref + trail if trail is not None else ref + ref * order.trail_percent
                         if new < stop:
                             self._move_trail(order, new, ref, i, None)
                         return self._expire_gtd(i) if self._gtd_orders else None
                 elif (l_[i] if ohlc else c) > stop:
                     ref = c if order.trail_reference != "high_low" or not ohlc else h_[i]
                     trail = order.trail_amount
-                    new = ref - trail if trail is not None else ref * (1 - order.trail_percent)
+                    new = ref - trail if trail is not None else ref - ref * order.trail_percent
                     if new > stop:
                         self._move_trail(order, new, ref, i, None)
                     return self._expire_gtd(i) if self._gtd_orders else None
@@ -676,7 +721,7 @@ class OrderBook:
         ref = (lo if buy else h) if order.trail_reference == "high_low" else c
         if ref != ref:
             return
-        new = trail_level(buy, ref, order.trail_amount, order.trail_percent)
+        new = self._level(order, ref, bar)
         if (new < order.stop) if buy else (new > order.stop):  # tighter: move (else nothing happens)
             self._move_trail(order, new, ref, bar, None)
 
@@ -686,7 +731,7 @@ class OrderBook:
         bar price the order trails from)."""
         if ref != ref:
             return
-        new = trail_level(order.amount > 0, ref, order.trail_amount, order.trail_percent)
+        new = self._level(order, ref, bar)
         old = order.stop
         tighter = new < old if order.amount > 0 else new > old
         if tighter:

@@ -15,7 +15,8 @@ from .sweeps import SweepResult, run_sweep
 __all__ = ["sweep", "walk_forward"]
 
 _SETTINGS = ("data", "start", "end", "capital_base", "data_frequency", "fill_model", "trail_reference", "same_bar",
-             "slippage", "commission", "symbols", "initialize", "handle_data", "before_trading_start", "analyze")
+             "slippage", "commission", "symbols", "max_leverage", "initialize", "handle_data", "before_trading_start",
+             "analyze", "on_order_event", "on_trade")
 
 
 def sweep(strategy: Any, grid: Mapping[str, Any], *, maximize: str = "sharpe",
