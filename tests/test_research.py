@@ -116,6 +116,19 @@ def test_best_and_the_table_agree():
         result.best("sharp")
 
 
+def test_batches_take_about_half_a_second_and_shrink_so_the_workers_finish_together():
+    size = runner_module.batch_sizes(0.01, workers=2, remaining=99)  # 10 ms a combination, 99 to go
+    plan = []
+    while sum(plan) < 99:
+        plan.append(min(size(sum(plan)), 99 - sum(plan)))
+    assert plan[0] == 13 and all(10 <= n <= 13 for n in plan[:-1])  # a share of the rest, >= 0.1 s of work
+    assert sum(plan) == 99 and len(plan) >= 8  # several tasks a worker: none waits on a long last one
+    big = runner_module.batch_sizes(0.01, workers=2, remaining=1_000_000)
+    assert big(0) == 50  # 0.5 s of work at most
+    assert runner_module.batch_sizes(0.01, workers=2, remaining=None)(0) == 50
+    assert runner_module.batch_sizes(5.0, workers=2, remaining=10)(0) == 1  # slow runs: one a task
+
+
 def test_a_worker_that_dies_is_retried_once_then_its_combinations_are_error_rows(client, monkeypatch):
     monkeypatch.setattr(runner_module, "TASK_SECONDS", 1e-9)  # one combination per task
     grid = {"fast": [5, -1, 10], "slow": [40]}

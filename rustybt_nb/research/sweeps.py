@@ -30,7 +30,7 @@ import pandas as pd
 from ..errors import did_you_mean
 from ..metrics import METRIC_NAMES, metric_label, metric_text
 from .grid import Grid, combinations
-from .runner import Row, resolve_client, run_rows
+from .runner import Batch, resolve_client, run_rows
 
 __all__ = ["SweepResult", "deflated_sharpe", "run_sweep"]
 
@@ -58,14 +58,14 @@ def run_sweep(backtest: Any, grid: Mapping[str, Any], *, maximize: str = "sharpe
     if done:
         todo = (k for k in todo if _key(spec.params(k)) not in done)
     total = _count(spec, constraint, method, n_samples, seed)
-    rows: list[Row] = []
+    finished: list[Batch] = []
     bar = _progress_bar(total, progress, initial=len(done), label=label)
     errors = 0
 
-    def on_rows(batch: list[Row]) -> None:
+    def on_rows(batch: Batch) -> None:
         nonlocal errors
-        rows.extend(batch)
-        errors += sum(r[1] != "ok" for r in batch)
+        finished.append(batch)
+        errors += len(batch.errors)
         if sink is not None:
             sink.add(batch)
         if bar is not None:
@@ -74,18 +74,20 @@ def run_sweep(backtest: Any, grid: Mapping[str, Any], *, maximize: str = "sharpe
                 bar.set_postfix(errors=errors, refresh=False)
 
     runner, close = resolve_client(client)
+    to_run = None if total is None else max(0, total - len(done))  # (an estimate when resuming: sizes batches)
     try:
-        complete = run_rows(backtest, window, spec, todo, client=runner, on_rows=on_rows, shared=shared)
+        complete = run_rows(backtest, window, spec, todo, client=runner, on_rows=on_rows, shared=shared,
+                            total=to_run)
     finally:
         close()
         if bar is not None:
             bar.close()
         if sink is not None:
             sink.flush()
-    resumed = [sink.stored_row(k) for k in _matching(spec, done, constraint, method, n_samples, seed)] \
-        if done else []
-    table = _table(spec, [*resumed, *rows])
-    return SweepResult(backtest, spec, table, maximize=maximize, complete=complete, ran=len(rows),
+    resumed = sink.stored(_matching(spec, done, constraint, method, n_samples, seed)) if done else Batch.concat([])
+    ran = sum(len(b) for b in finished)
+    table = _table(spec, [resumed, *finished])
+    return SweepResult(backtest, spec, table, maximize=maximize, complete=complete, ran=ran,
                        resumed=len(resumed), window=window)
 
 
@@ -264,21 +266,25 @@ def deflated_sharpe(best_returns: np.ndarray, trial_sharpes: np.ndarray) -> floa
 
 
 # ====================================================================== rows and the table
-def _table(grid: Grid, rows: list[Row]) -> pd.DataFrame:
-    rows = sorted(rows, key=lambda r: r[0])
-    ks = np.array([r[0] for r in rows], dtype=np.int64)
-    index = pd.Index(ks, name="combination")
+def _table(grid: Grid, batches: list[Batch]) -> pd.DataFrame:
+    """The rows of ``batches`` as the sweep's table, in combination order."""
+    rows = Batch.concat(batches)
+    order = np.argsort(rows.ks, kind="stable")
+    ks = rows.ks[order]
     data: dict[str, Any] = grid.columns(ks)
-    block = np.full((len(rows), len(METRIC_NAMES)), np.nan)
-    for i, r in enumerate(rows):
-        if r[4] is not None:
-            block[i] = r[4]
+    metrics = rows.metrics[order]
     for j, name in enumerate(METRIC_NAMES):
-        data[name] = block[:, j]
-    data["status"] = [r[1] for r in rows]
-    data["error"] = [r[2] for r in rows]
-    data["seconds"] = np.array([r[3] for r in rows], dtype=float)
-    return pd.DataFrame(data, index=index)
+        data[name] = metrics[:, j]
+    status = np.full(len(ks), "ok", dtype=object)
+    error = np.full(len(ks), "", dtype=object)
+    if rows.errors:
+        where = np.fromiter(rows.errors, dtype=np.int64, count=len(rows.errors))
+        status[where] = "error"
+        error[where] = list(rows.errors.values())
+    data["status"] = status[order]
+    data["error"] = error[order]
+    data["seconds"] = rows.seconds[order]
+    return pd.DataFrame(data, index=pd.Index(ks, name="combination"))
 
 
 def _plain(value: Any) -> Any:
@@ -327,7 +333,7 @@ class _Store:
     def __init__(self, path: Path, grid: Grid, resume: bool) -> None:
         self.path = path
         self.grid = grid
-        self.pending: list[Row] = []
+        self.pending: list[Batch] = []
         self.last = time.monotonic()
         self.done: dict[str, tuple] = {}
         if path.exists() and not path.is_dir():
@@ -346,21 +352,29 @@ class _Store:
         path.mkdir(parents=True, exist_ok=True)
         self.parts = len(list(path.glob("part-*.parquet")))
 
-    def stored_row(self, k: int) -> Row:
-        status, error, seconds, metrics = self.done[_key(self.grid.params(k))]
-        return (k, status, error, seconds, metrics)
+    def stored(self, ks: list[int]) -> Batch:
+        """The stored rows of combinations ``ks``."""
+        n = len(ks)
+        seconds, metrics, errors = np.zeros(n), np.full((n, len(METRIC_NAMES)), np.nan), {}
+        for i, k in enumerate(ks):
+            status, error, seconds[i], values = self.done[_key(self.grid.params(k))]
+            if status == "ok":
+                metrics[i] = values
+            else:
+                errors[i] = error
+        return Batch(np.asarray(ks, dtype=np.int64), seconds, metrics, errors)
 
-    def add(self, rows: list[Row]) -> None:
-        self.pending.extend(rows)
-        if len(self.pending) >= _FLUSH_ROWS or time.monotonic() - self.last >= _FLUSH_SECONDS:
+    def add(self, batch: Batch) -> None:
+        self.pending.append(batch)
+        if sum(map(len, self.pending)) >= _FLUSH_ROWS or time.monotonic() - self.last >= _FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         self.last = time.monotonic()
         if not self.pending:
             return
-        rows, self.pending = self.pending, []
-        table = _table(self.grid, rows)
+        batches, self.pending = self.pending, []
+        table = _table(self.grid, batches)
         table.insert(0, "key", [_key(self.grid.params(k)) for k in table.index])
         for name in self.grid.names:  # parameters as text: any type survives Parquet
             table[name] = table[name].map(repr)
