@@ -195,6 +195,12 @@ class Backtest:
         parts += [f"{k}={v!r}" for k, v in (params or {}).items() if k not in defaults or defaults[k] != v]
         return f"run_algorithm({', '.join(parts)})"
 
+    @property
+    def start_as_given(self) -> Any:
+        """``start`` as it was written (a string, a date, a Timestamp), or None when the run
+        starts at the first bar of the data; ``start`` is the first simulated bar."""
+        return self._given.get("start")
+
     def between(self, start: Any = None, end: Any = None) -> Backtest:
         """The same backtest — the same bars (shared, not copied), strategy and settings —
         simulating the bars from ``start`` to ``end`` (None: the first / last bar of the
@@ -207,15 +213,17 @@ class Backtest:
 
     def sweep(self, grid: Mapping[str, Any], **options: Any) -> Any:
         """Run every combination of ``grid`` (see :func:`rustybt_nb.research.sweep`)."""
+        from .research.api import checked_options
         from .research.sweeps import run_sweep
 
-        return run_sweep(self, grid, **options)
+        return run_sweep(self, grid, **checked_options(run_sweep, options, "sweep"))
 
     def walk_forward(self, grid: Mapping[str, Any], **options: Any) -> Any:
         """Walk-forward optimisation of ``grid`` (see :func:`rustybt_nb.research.walk_forward`)."""
+        from .research.api import checked_options
         from .research.folds import run_walk_forward
 
-        return run_walk_forward(self, grid, **options)
+        return run_walk_forward(self, grid, **checked_options(run_walk_forward, options, "walk_forward"))
 
     def tweak(self, *, initial: Mapping[str, Any] | None = None, **controls: Any) -> Any:
         """A live panel that re-runs this backtest as its parameters move (see

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["equity_drawdown", "order_timeline", "trailing_stops", "partial_fills", "tweak_panel"]
+NAMES = ["equity_drawdown", "order_timeline", "trailing_stops", "partial_fills", "tweak_panel", "sweep_heatmap",
+         "walk_forward"]
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -322,3 +322,44 @@ def test_a_strategy_defined_in_main_runs_on_a_local_cluster(tmp_path):
     proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "True"
+
+
+# ------------------------------------------------------------------ what a researcher runs into
+def test_folds_count_from_the_start_as_written_and_match_on_a_cluster(client):
+    options = dict(train="2Y", test="1Y", progress=False, data="AAPL", start="2006-01-01", end="2009-12-31")
+    wf = walk_forward(Cross, {"fast": [5, 10], "slow": [40]}, client="serial", **options)
+    # calendar years from 2006-01-01: the first test year is 2008 (its first session 2008-01-02)
+    assert [str(t.date()) for t in wf.folds["test_start"]] == ["2008-01-02", "2009-01-02"]
+    assert str(wf.folds["train_end"].iloc[0].date()) == "2007-12-31"
+    remote = walk_forward(Cross, {"fast": [5, 10], "slow": [40]}, client=client, **options)
+    pd.testing.assert_frame_equal(remote.folds, wf.folds)
+    pd.testing.assert_series_equal(remote.equity, wf.equity)
+    fig = wf.plot()
+    for shape in fig.layout.shapes:  # placed at dates (plotly writes datetime64 scalars as integer ns)
+        assert str(shape.x0).startswith("2008") or str(shape.x0).startswith("2009")
+    assert [a.x for a in fig.layout.annotations][:2] == [shape.x0 for shape in fig.layout.shapes]
+
+
+def test_float_grids_have_tidy_values_and_best_can_take_the_lowest():
+    assert Grid({"p": np.arange(0.1, 1.0, 0.1)}).values[0] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert Grid({"p": [1e-15, 2.5, "x", 3]}).values[0] == [1e-15, 2.5, "x", 3]
+    result = Backtest(Cross, **WINDOW).sweep({"fast": [5, 10], "slow": [20, 40]}, client="serial", progress=False)
+    ok = result.ok
+    low = ok.loc[ok["annual_volatility"].idxmin()]
+    assert result.best("annual_volatility", lowest=True) == {"fast": low["fast"], "slow": low["slow"]}
+
+
+def test_settings_given_to_the_backtest_methods_say_where_they_go():
+    bt = Backtest(Cross, **WINDOW)
+    with pytest.raises(TypeError, match=r"`start` is a setting of the Backtest, not of \.sweep\(\).*between"):
+        bt.sweep(GRID, start="2011-01-01")
+    with pytest.raises(TypeError, match=r"walk_forward\(\) got an unexpected argument 'store'; its options are"):
+        bt.walk_forward(GRID, store="x.parquet")
+    with pytest.raises(TypeError, match="Did you mean 'maximize'"):
+        bt.sweep(GRID, maximise="sharpe")
+
+
+def test_a_store_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"needs pyarrow: pip install 'rustybt_nb\[research\]'"):
+        sweep(Cross, GRID, client="serial", progress=False, store=tmp_path / "s.parquet", **WINDOW)

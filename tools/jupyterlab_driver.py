@@ -306,10 +306,16 @@ WIDGET_STATE = """() => {
 }"""
 
 # every plotly graph: drawn (an SVG), carrying data, and no dates that arrived as integer nanoseconds
-# (numpy datetime64[ns] turned into numbers on the way to the browser: the axis then reads 1.3x10^18)
+# (numpy datetime64[ns] turned into numbers on the way to the browser: the axis then reads 1.3x10^18; in the
+# layout, a shape or annotation placed at such a number is drawn off the date axis)
 PLOTLY_STATE = """() => {
     const cells = window.__rbPanel.content.widgets;
     const first = (a) => (a && a.length) ? a[0] : undefined;
+    const huge = (v) => typeof v === 'number' && Math.abs(v) > 1e17 && Math.abs(v) < 1e19;
+    const placed = (layout) => [
+        ...((layout && layout.shapes) || []).flatMap((s, i) => [['shape', i, 'x0', s.x0], ['shape', i, 'x1', s.x1]]),
+        ...((layout && layout.annotations) || []).map((a, i) => ['annotation', i, 'x', a.x]),
+    ].filter(p => huge(p[3])).map(([what, i, key, v]) => `${what} ${i} ${key}: ${v}`);
     return [...window.__rbPanel.content.node.querySelectorAll('.js-plotly-plot')].map(el => ({
         cell: cells.findIndex(c => c.node.contains(el)),
         svg: !!el.querySelector('.main-svg'),
@@ -319,6 +325,7 @@ PLOTLY_STATE = """() => {
             const v = Number(first(t[k]));
             return typeof first(t[k]) !== 'string' && Number.isFinite(v) && Math.abs(v) > 1e17 && Math.abs(v) < 1e19;
         })).map(t => `${t.name || t.type}: ${first(t.x)}`),
+        layoutNanoseconds: placed(el.layout),
     }));
 }"""
 
@@ -530,6 +537,11 @@ class NotebookSession:
                     f"plotly graph {p['title']!r} got dates as integer nanoseconds, so its axis shows numbers "
                     f"like 1.3x10^18 (datetime64[ns] data sent to a FigureWidget is serialised with "
                     f"ndarray.tolist()): {'; '.join(p['nanoseconds'][:3])}")
+            if p["layoutNanoseconds"]:
+                found.setdefault(p["cell"], []).append(
+                    f"plotly graph {p['title']!r} has shapes or annotations placed at integer nanoseconds, so they "
+                    f"are drawn off its date axis (a numpy datetime64 in a figure's layout is serialised as a "
+                    f"number; pass a pandas Timestamp or ISO text): {'; '.join(p['layoutNanoseconds'][:3])}")
         problems = [f"cell {i}: " + "\n  ".join(what) + f"\n{_indent(self.page.evaluate(CELL_SOURCE, i), lines=12)}"
                     for i, what in found.items()]
         return problems, len(plots)

@@ -8,6 +8,10 @@ photographed by headless Chromium through Playwright:
 - ``docs/images/order_timeline.png``   -- ``result.plot_order_timeline()``: every order's life;
 - ``docs/images/trailing_stops.png``   -- ``result.plot_trailing_stops()``: the stop level on price;
 - ``docs/images/partial_fills.png``    -- ``result.partial_fills()``: volume-capped fills, slice by slice;
+- ``docs/images/sweep_heatmap.png``    -- ``sweep(...).heatmap("fast", "slow")``: the Sharpe ratio of every
+  combination of a moving-average crossover's grid (tutorial 07's strategy);
+- ``docs/images/walk_forward.png``     -- ``walk_forward(...).plot()``: out-of-sample equity with the folds, and
+  the in- and out-of-sample Sharpe ratio per fold;
 - ``docs/images/tweak_panel.png``      -- ``tweak(...)``: a live panel in a real JupyterLab (controls, metrics
   strip, status line and the equity figure), photographed after a slider was moved with the keyboard.
 
@@ -85,19 +89,61 @@ def results():
     return equity, orders, first_weeks
 
 
+def research_results():
+    """The sweep and the walk-forward run the research pictures are made from: tutorial 07's
+    moving-average crossover on embedded AAPL daily data, run in this process."""
+    from rustybt_nb import TradingAlgorithm
+    from rustybt_nb.research import sweep, walk_forward
+
+    class SmaCross(TradingAlgorithm):
+        """Hold AAPL while the `fast`-session mean close is above the `slow`-session one."""
+
+        params = {"fast": 10, "slow": 50}
+
+        def initialize(self, context):
+            context.asset = self.symbol("AAPL")
+
+        def handle_data(self, context, data):
+            p, asset = self.params, context.asset
+            closes = data.history(asset, "close", p.slow, "1d")
+            above = closes.iloc[-p.fast:].mean() > closes.mean()
+            held = context.portfolio.positions[asset].amount
+            if above and not held:
+                self.order_target_percent(asset, 0.95)
+            elif not above and held:
+                self.order_target(asset, 0)
+
+    swept = sweep(SmaCross, {"fast": [5, 10, 15, 20, 25, 30, 40, 50], "slow": [20, 30, 40, 50, 60, 80, 100, 120, 150]},
+                  data="AAPL", start="2010-01-01", end="2012-12-31", constraint=lambda p: p["fast"] < p["slow"],
+                  client="serial", progress=False)
+    folds = walk_forward(SmaCross, {"fast": [5, 10, 20, 30], "slow": [40, 60, 100]}, data="AAPL",
+                         start="2006-01-01", end="2012-12-31", train="2Y", test="1Y", client="serial", progress=False)
+    return swept, folds
+
+
 def pages(equity, orders, first_weeks) -> dict[str, str]:
-    """HTML body of each picture."""
-    views = {
+    """HTML body of each picture of a result's views."""
+    bodies = figure_bodies({
         "equity_drawdown": equity.plot(),
         "order_timeline": orders.plot_order_timeline(max_orders=16),
         "trailing_stops": orders.plot_trailing_stops(),
-    }
+    })
+    table = first_weeks.partial_fills().to_html()
+    bodies["partial_fills"] = f'<div id="table" style="display: inline-block">{table}</div>'
+    return bodies
+
+
+def research_pages(swept, folds) -> dict[str, str]:
+    """HTML body of the sweep heatmap and the walk-forward picture."""
+    return figure_bodies({"sweep_heatmap": swept.heatmap("fast", "slow"),
+                          "walk_forward": folds.plot()})
+
+
+def figure_bodies(views: dict) -> dict[str, str]:
     bodies = {}
     for name, fig in views.items():
         fig.update_layout(width=WIDTH)
         bodies[name] = fig.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
-    table = first_weeks.partial_fills().to_html()
-    bodies["partial_fills"] = f'<div id="table" style="display: inline-block">{table}</div>'
     return bodies
 
 
@@ -175,13 +221,19 @@ def shoot_tweak_panel(out: Path = OUT) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder for the PNG files (default {OUT})")
-    parser.add_argument("--only", choices=["figures", "tweak_panel"],
-                        help="only the figure pictures (no JupyterLab), or only the tweak panel")
+    parser.add_argument("--only", choices=["figures", "research", "tweak_panel"],
+                        help="only the figure pictures (no JupyterLab), only the sweep and walk-forward pictures, "
+                             "or only the tweak panel")
     args = parser.parse_args(argv)
     written = []
-    if args.only != "tweak_panel":
-        written += shoot(pages(*results()), args.out)
-    if args.only != "figures":
+    bodies = {}
+    if args.only in (None, "figures"):
+        bodies.update(pages(*results()))
+    if args.only in (None, "figures", "research"):
+        bodies.update(research_pages(*research_results()))
+    if bodies:
+        written += shoot(bodies, args.out)
+    if args.only in (None, "tweak_panel"):
         written.append(shoot_tweak_panel(args.out))
     for path in written:
         print(f"{path}  {path.stat().st_size / 1024:.0f} KiB")

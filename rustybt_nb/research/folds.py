@@ -3,7 +3,9 @@ user-facing call is :func:`rustybt_nb.research.walk_forward`, or ``Backtest.walk
 
 The simulated span is cut into folds: a training window of ``train`` (``'3Y'``, ``'6M'``,
 ``'90D'``, ``'2W'``, ``'1Q'`` or a ``pandas.DateOffset``) followed by a test window of
-``test``; the next fold starts one test window later. Rolling folds (default) move their
+``test``; the next fold starts one test window later. Windows are counted from the
+backtest's ``start`` as written (calendar years from ``'2006-01-01'``), or from the first
+bar's date when no start was given. Rolling folds (default) move their
 training window along; anchored ones (``anchored=True``) keep it starting at the first
 bar. On each fold the grid is swept over the training window, the best parameters (by
 ``maximize``) are run on the test window, and the test runs are stitched into one
@@ -72,6 +74,7 @@ def run_walk_forward(backtest: Any, grid: Mapping[str, Any], *, train: Any = "3Y
     """Walk-forward optimisation of ``grid`` on ``backtest`` (see the module docstring)."""
     train_span, test_span = span(train, "train"), span(test, "test")
     first, last = (_local_date(t, backtest.store.tz) for t in (backtest.start, backtest.end))
+    first = _origin(backtest.start_as_given, first, backtest.store.tz)
     windows = fold_windows(first, last, train_span, test_span, anchored)
     if not windows:
         raise ValueError(f"the backtest runs from {first.date()} to {last.date()}, too short for one fold of "
@@ -106,6 +109,20 @@ def run_walk_forward(backtest: Any, grid: Mapping[str, Any], *, train: Any = "3Y
     folds = pd.DataFrame(rows).set_index("fold") if rows else pd.DataFrame()
     return WalkForwardResult(backtest, folds, sweeps, results, maximize=maximize, complete=complete,
                              anchored=anchored)
+
+
+def _origin(given: Any, first_bar: pd.Timestamp, tz: str) -> pd.Timestamp:
+    """The date the folds are counted from: the ``start`` the backtest was given, as
+    written (so ``train='2Y', test='1Y'`` from ``'2006-01-01'`` gives calendar-year test
+    windows from 2008-01-01, not from the first session's date), unless no start was given
+    or the data begin more than a week after it: then the first bar's date."""
+    if given is None:
+        return first_bar
+    try:
+        start = _local_date(pd.Timestamp(given), tz)
+    except (TypeError, ValueError):
+        return first_bar
+    return start if first_bar - pd.Timedelta(days=7) <= start <= first_bar else first_bar
 
 
 def _local_date(ts: pd.Timestamp, tz: str) -> pd.Timestamp:
@@ -173,7 +190,9 @@ class WalkForwardResult:
         for k, row in self.folds.iterrows():
             chosen = ", ".join(f"{p}={row[p]!r}" for p in params)
             labels.append(f"fold {k}")
-            x0, x1 = naive_times([row["test_start"]])[0], naive_times([row["test_end"]])[0]
+            # Timestamps, not datetime64 scalars: plotly writes those into shapes and
+            # annotations as integer nanoseconds, which a date axis cannot place
+            x0, x1 = (pd.Timestamp(t) for t in naive_times([row["test_start"], row["test_end"]]))
             fig.add_vrect(x0=x0, x1=x1, fillcolor="#1f77b4" if k % 2 else "#ff7f0e", opacity=0.07, line_width=0,
                           row=1, col=1)
             fig.add_annotation(x=x0, y=1, yref="y domain", text=escape(f"{k}: {chosen}"), showarrow=False,

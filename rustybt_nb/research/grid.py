@@ -1,7 +1,9 @@
 """Parameter grids: combinations numbered in grid order and generated lazily.
 
 A grid maps parameter names to the values to try (a list, a ``range``, a numpy array or a
-single value). Combination ``k`` is decoded from ``k`` itself (the last parameter varies
+single value). Float values are rounded to 12 significant digits, so ``np.arange(0.1, 1, 0.1)``
+gives 0.3 and 0.8, not 0.30000000000000004 and 0.7999999999999999 (in the table, the
+heatmap and what the strategy receives). Combination ``k`` is decoded from ``k`` itself (the last parameter varies
 fastest), so a sweep never holds all combinations as objects: it holds numbers, and the
 parameters of a row are rebuilt from its number.
 """
@@ -31,7 +33,7 @@ class Grid:
                 raise ValueError(f"`grid` keys must be parameter names, got {name!r}")
             if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
                 values = [values]  # one fixed value
-            values = [v.item() if isinstance(v, np.generic) else v for v in values]
+            values = [_tidy(v.item() if isinstance(v, np.generic) else v) for v in values]
             if not values:
                 raise ValueError(f"`grid[{name!r}]` is empty: give at least one value to try")
             self.names.append(name)
@@ -60,6 +62,14 @@ class Grid:
     def __repr__(self) -> str:
         shape = " x ".join(f"{n}[{len(v)}]" for n, v in zip(self.names, self.values))
         return f"Grid({shape} = {self.size} combinations)"
+
+
+def _tidy(value: Any) -> Any:
+    """A float rounded to 12 significant digits (floating-point steps of ``np.arange`` /
+    ``np.linspace`` leave noise in the last digits); anything else as it is."""
+    if type(value) is float and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value
 
 
 def combinations(grid: Grid, *, constraint: Callable[[dict[str, Any]], Any] | None = None, method: str = "grid",

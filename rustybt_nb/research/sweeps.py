@@ -53,6 +53,8 @@ def run_sweep(backtest: Any, grid: Mapping[str, Any], *, maximize: str = "sharpe
         raise ValueError(f"`maximize`={maximize!r} is not a metric; the metrics are {', '.join(METRIC_NAMES)}."
                          f"{did_you_mean(str(maximize), METRIC_NAMES)}")
     todo = combinations(spec, constraint=constraint, method=method, n_samples=n_samples, seed=seed)
+    if store is not None:
+        _need_pyarrow()
     sink = _Store(Path(store), spec, resume) if store is not None else None
     done = sink.done if sink is not None else {}
     if done:
@@ -126,16 +128,17 @@ class SweepResult:
         """The rows that ran without error."""
         return self.table[self.table["status"] == "ok"]
 
-    def best(self, metric: str | None = None) -> dict[str, Any]:
+    def best(self, metric: str | None = None, *, lowest: bool = False) -> dict[str, Any]:
         """The parameters of the ``ok`` row with the highest ``metric`` (default: the one the
-        sweep maximised); ties go to the earlier combination."""
+        sweep maximised), or the lowest with ``lowest=True`` (e.g. ``best('annual_volatility',
+        lowest=True)``); ties go to the earlier combination."""
         metric = self._metric(metric)
         ok = self.ok
         values = ok[metric].astype(float)
         if not len(ok) or values.isna().all():
             raise ValueError(f"no combination has a {metric} to rank by: {len(self.table) - len(ok)} of "
                              f"{len(self.table)} rows are errors (see .table['error'])")
-        row = ok.loc[values.idxmax()]
+        row = ok.loc[values.idxmin() if lowest else values.idxmax()]
         return {name: _plain(row[name]) for name in self.names}
 
     def result(self, **params: Any) -> Any:
@@ -285,6 +288,14 @@ def _table(grid: Grid, batches: list[Batch]) -> pd.DataFrame:
     data["error"] = error[order]
     data["seconds"] = rows.seconds[order]
     return pd.DataFrame(data, index=pd.Index(ks, name="combination"))
+
+
+def _need_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("`store=` writes Parquet, which needs pyarrow: pip install 'rustybt_nb[research]' (or "
+                          "pip install pyarrow); or leave out `store`") from exc
 
 
 def _plain(value: Any) -> Any:
