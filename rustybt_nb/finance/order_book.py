@@ -252,8 +252,8 @@ class OrderBook:
         if bar >= 0 and self.atr(order.asset.sid, order.atr_window)[bar] == \
                 self.atr(order.asset.sid, order.atr_window)[bar]:
             return ""
-        return (f"the ATR({order.atr_window}) of {order.asset.symbol} needs {order.atr_window} bars before the "
-                f"order (plus one for the first true range); place it later or use a shorter atr_window")
+        return (f"the ATR({order.atr_window}) of {order.asset.symbol} needs {order.atr_window} bars of it up to the "
+                f"bar the order is placed on; place it later or use a shorter atr_window")
 
     def atr(self, sid: int, window: int) -> np.ndarray:
         """The average true range of asset ``sid`` over ``window`` bars at each bar
