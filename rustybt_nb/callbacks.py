@@ -45,7 +45,7 @@ class OrderUpdate:
     event) and ``status_before``, ``reason``, ``dt`` and ``bar``; for fills the signed
     ``qty``, the ``price`` and the fill's ``commission`` (NaN otherwise). ``order`` is the
     order itself (its current state); ``id``, ``asset``, ``role`` (bracket leg or None),
-    ``parent_id`` come from it; ``amount``, ``filled``, ``limit`` and ``stop`` are its values
+    ``parent_id`` and ``tag`` come from it; ``amount``, ``filled``, ``limit`` and ``stop`` are its values
     right after the event. ``seq`` is the event's row in ``result.order_events``.
     """
 
@@ -72,6 +72,7 @@ class OrderUpdate:
     id = property(lambda self: self.order.id)
     asset = property(lambda self: self.order.asset)
     role = property(lambda self: self.order.role)
+    tag = property(lambda self: self.order.tag)
     parent_id = property(lambda self: self.order.parent_id)
 
     @property

@@ -75,10 +75,11 @@ def test_fills_carry_quantity_price_and_commission():
     def react(algo, ctx, event):
         if event.is_fill:
             got.append((event.id, event.qty, event.price, event.commission, event.asset, event.role, event.parent_id))
+            assert event.tag == "swing"
 
     def enter(algo, ctx, data):
         algo.order(ctx.asset, 10, style=BracketOrder(entry_style=MarketOrder(), stop_loss_price=96.5,
-                                                     take_profit_price=104.0))
+                                                     take_profit_price=104.0), tag="swing")
 
     result, _ = run_watcher({0: enter}, out={"react": react}, commission=PerShare(cost=0.01, min_trade_cost=0))
     fills = result.fills

@@ -182,6 +182,7 @@ def test_an_atr_trail_keeps_k_atrs_from_the_price_and_never_loosens():
     assert first["stop"] == pytest.approx(closes[20] - 2.5 * atr[20])
     for row in trail[trail["kind"] == "trailed"].itertuples():
         assert row.stop == pytest.approx(closes[row.bar] - 2.5 * atr[row.bar])
+        assert row.reason.endswith(f"(2.5 x ATR(10) {atr[row.bar]:.4f})")  # which ATR the move used
     assert trail[trail["kind"] == "trailed"]["stop"].is_monotonic_increasing
     order = res.orders.set_index("id").loc[2]
     assert order["trail_atr"] == 2.5 and order["atr_window"] == 10

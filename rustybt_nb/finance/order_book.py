@@ -742,6 +742,9 @@ class OrderBook:
         if basis is None:
             basis = "close" if order.trail_reference == "close" else ("low" if order.amount > 0 else "high")
         reason = f"trailed to {new:.4f} from {basis} {ref:.4f}"
+        if order.trail_atr is not None:  # (the distance of an ATR trail changes: say which one it used)
+            atr = self.atr(order.asset.sid, order.atr_window)[bar]
+            reason += f" ({order.trail_atr:g} x ATR({order.atr_window}) {atr:.4f})"
         # self.event(...) without its bookkeeping: a move keeps the order's status and filing
         dt = self._dt if bar == self._dt_bar else self.dt_of(bar)
         if order.limit_offset is None:
