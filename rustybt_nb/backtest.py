@@ -213,15 +213,15 @@ class Backtest:
 
     def sweep(self, grid: Mapping[str, Any], **options: Any) -> Any:
         """Run every combination of ``grid`` (see :func:`rustybt_nb.research.sweep`)."""
-        from .research.api import checked_options
+        from .research.options import checked_options
         from .research.sweeps import run_sweep
 
         return run_sweep(self, grid, **checked_options(run_sweep, options, "sweep"))
 
     def walk_forward(self, grid: Mapping[str, Any], **options: Any) -> Any:
         """Walk-forward optimisation of ``grid`` (see :func:`rustybt_nb.research.walk_forward`)."""
-        from .research.api import checked_options
         from .research.folds import run_walk_forward
+        from .research.options import checked_options
 
         return run_walk_forward(self, grid, **checked_options(run_walk_forward, options, "walk_forward"))
 

@@ -10,14 +10,10 @@ from typing import Any
 
 from ..backtest import Backtest
 from .folds import WalkForwardResult, run_walk_forward
+from .options import SETTINGS as _SETTINGS
 from .sweeps import SweepResult, run_sweep
 
-__all__ = ["checked_options", "sweep", "walk_forward"]
-
-_SETTINGS = ("data", "start", "end", "capital_base", "data_frequency", "fill_model", "trail_reference", "same_bar",
-             "slippage", "commission", "symbols", "max_leverage", "initialize", "handle_data", "before_trading_start",
-             "analyze", "on_order_event", "on_trade")
-
+__all__ = ["sweep", "walk_forward"]
 
 def sweep(strategy: Any, grid: Mapping[str, Any], *, maximize: str = "sharpe",
           constraint: Callable[[dict[str, Any]], Any] | None = None, method: str = "grid",
@@ -53,31 +49,6 @@ def walk_forward(strategy: Any, grid: Mapping[str, Any], *, train: Any = "3Y", t
     return run_walk_forward(backtest, grid, train=train, test=test, anchored=anchored, maximize=maximize,
                             constraint=constraint, method=method, n_samples=n_samples, seed=seed, client=client,
                             progress=progress)
-
-
-_INTERNAL = ("backtest", "grid", "window", "shared", "label")
-
-
-def checked_options(run: Callable[..., Any], options: dict[str, Any], method: str) -> dict[str, Any]:
-    """``options`` of ``Backtest.<method>(grid, **options)``, refused with the fix when one
-    is not an option of ``run`` (a backtest setting given to the method instead of to the
-    ``Backtest``, or a misspelling)."""
-    import inspect
-
-    from ..errors import did_you_mean
-
-    known = [p for p in inspect.signature(run).parameters if p not in _INTERNAL]
-    for name in options:
-        if name in known:
-            continue
-        if name in _SETTINGS:
-            fix = (f"`{name}` is a setting of the Backtest, not of .{method}(): give it to Backtest(..., {name}=...)"
-                   + ("; for another span of the same bars, Backtest(...).between(start, end)."
-                      f"{method}(grid, ...)" if name in ("start", "end") else ""))
-            raise TypeError(fix)
-        raise TypeError(f"Backtest.{method}() got an unexpected argument {name!r}; its options are "
-                        f"{', '.join(known)}.{did_you_mean(name, known)}")
-    return options
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:
