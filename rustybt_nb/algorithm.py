@@ -49,6 +49,7 @@ from .finance.slippage import SlippageModel
 from .scheduling import DateRule, EveryDay, TimeRule, date_rules, fire_bars, time_rules
 
 _pylog = logging.getLogger("rustybt_nb.algorithm")
+_PLAIN_RECORD = frozenset({float, int, bool, str, type(None)})  # values record() takes without a check
 
 
 class RunningBacktest(Protocol):
@@ -359,6 +360,15 @@ class TradingAlgorithm:
     params: dict[str, Any] = {}
     date_rules = date_rules
     time_rules = time_rules
+    # Per-run shortcuts for the calls a strategy makes on every bar, set by the simulation
+    # when the run starts (Simulation.bind): the book's live-order list of each asset, the
+    # book, the run's ``data`` and the session dict ``record`` writes to with the bars it
+    # covers. These defaults make every shortcut miss outside a run (the slow paths then
+    # raise the "needs a running backtest" error).
+    _working: dict[Any, list] = {}
+    _book: Any = None
+    _data: Any = None
+    _rec_lo, _rec_hi, _rec_cur = 0, -1, None
 
     def __init__(self, *, initialize: Any = None, handle_data: Any = None, before_trading_start: Any = None,
                  analyze: Any = None, on_order_event: Any = None, on_trade: Any = None, **params: Any) -> None:
@@ -606,6 +616,18 @@ class TradingAlgorithm:
     def get_open_orders(self, asset: Any = None) -> dict:
         """``get_open_orders(asset)`` -> {order_id: Order};
         ``get_open_orders()`` -> {asset: {order_id: Order}} for assets with open orders."""
+        if asset is None:
+            book = self._book
+            if book is not None and not book.n_live:
+                return {}
+            return self._open_orders_slow(None)
+        try:  # an asset of this run (or its symbol): the book's list of its live orders
+            working = self._working[asset]
+        except (KeyError, TypeError):
+            return self._open_orders_slow(asset)
+        return {o.id: o for o in working} if working else {}
+
+    def _open_orders_slow(self, asset: Any) -> dict:
         sim = self._sim_required()
         if asset is None:
             out: dict[Asset, dict[int, Order]] = {}
@@ -686,6 +708,15 @@ class TradingAlgorithm:
         """Record values per session (``record(x=1)`` or ``record('x', 1)``); numbers
         are plotted, other values kept as text. A value carries forward until recorded
         again."""
+        if not args:
+            data = self._data
+            if data is not None and self._rec_lo <= data._i <= self._rec_hi:  # the session written last
+                for v in kwargs.values():
+                    if type(v) not in _PLAIN_RECORD:
+                        break  # (checked below)
+                else:
+                    self._rec_cur.update(kwargs)
+                    return
         if len(args) % 2:
             raise TypeError("record() takes name/value pairs: record('x', 1) or record(x=1)")
         values = dict(zip(args[::2], args[1::2]))

@@ -262,7 +262,7 @@ class Backtest:
             _analyze(sim, result)
             return result
         finally:
-            sim.algo._sim = None  # the algorithm keeps no reference to a finished run
+            sim.unbind()  # the algorithm keeps no reference to a finished run
 
     def run_metrics(self, **params: Any) -> pd.Series:
         """``run(**params).metrics``, without building the rest of the result (no frames,
@@ -273,7 +273,7 @@ class Backtest:
         try:
             return _simulate(sim, None, lambda done, _wall: build_metrics(done))
         finally:
-            sim.algo._sim = None
+            sim.unbind()
 
     def _simulation(self, params: Mapping[str, Any]) -> Simulation:
         if isinstance(self.strategy, TradingAlgorithm):

@@ -36,48 +36,72 @@ _NEVER = 1 << 62  # a bar after every bar (OrderBook.skip_to with nothing to wai
 
 
 class Portfolio:
-    """``context.portfolio``: cash and positions marked at the current bar's price."""
+    """``context.portfolio``: cash and positions marked at the current bar's price.
 
-    __slots__ = ("_sim", "positions")
+    The positions' value is computed on first read at a bar and kept until the bar or
+    the positions change (a fill), so a strategy that reads ``portfolio_value`` several
+    times per bar (sizing each of its orders) pays once."""
+
+    __slots__ = ("_data", "_ledger", "_prices", "_pv_bar", "_pv_fills", "_pv", "_sim", "positions")
 
     def __init__(self, sim: Simulation) -> None:
         self._sim = sim
+        self._ledger = sim.ledger
+        self._data = sim.data
+        self._prices = [cols["price"] for cols in sim.data._mv]  # memoryviews: plain floats when indexed
+        self._pv_bar, self._pv_fills, self._pv = -2, -1, 0.0
         self.positions: Positions = sim.ledger.positions  # the live dict (Position prices are current)
 
     @property
     def cash(self) -> float:
-        return self._sim.ledger.cash
+        return self._ledger.cash
 
     @property
     def starting_cash(self) -> float:
-        return self._sim.ledger.starting_cash
+        return self._ledger.starting_cash
 
     capital_base = starting_cash
 
     @property
     def positions_value(self) -> float:
-        sim = self._sim
-        bar = sim.bar
-        if bar < 0:
+        positions = self._ledger.positions
+        if not positions:
             return 0.0
-        prices = sim.book._prices
+        i = self._data._i
+        fills = len(self._ledger.fills)
+        if i == self._pv_bar and fills == self._pv_fills:
+            return self._pv
+        return self._mark(i, fills)
+
+    def _mark(self, i: int, fills: int) -> float:
+        """The positions' value at bar ``i`` (an asset without a price there: its last fill price)."""
         total = 0.0
-        for asset, pos in sim.ledger.positions.items():
-            px = prices[asset.sid][bar]
-            total += pos.amount * (px if px == px else pos._fill_price)
-        return float(total)
+        if i >= 0:
+            prices = self._prices
+            for asset, pos in self._ledger.positions.items():
+                px = prices[asset.sid][i]
+                total += pos.amount * (px if px == px else pos._fill_price)
+        self._pv_bar, self._pv_fills, self._pv = i, fills, total
+        return total
 
     @property
     def portfolio_value(self) -> float:
-        return self._sim.ledger.cash + self.positions_value
+        ledger = self._ledger
+        if not ledger.positions:
+            return ledger.cash
+        i = self._data._i
+        fills = len(ledger.fills)
+        if i == self._pv_bar and fills == self._pv_fills:
+            return ledger.cash + self._pv
+        return ledger.cash + self._mark(i, fills)
 
     @property
     def pnl(self) -> float:
-        return self.portfolio_value - self._sim.ledger.starting_cash
+        return self.portfolio_value - self._ledger.starting_cash
 
     @property
     def returns(self) -> float:
-        return self.portfolio_value / self._sim.ledger.starting_cash - 1.0
+        return self.portfolio_value / self._ledger.starting_cash - 1.0
 
     @property
     def positions_exposure(self) -> float:
@@ -85,7 +109,7 @@ class Portfolio:
 
     def __repr__(self) -> str:
         return (f"Portfolio(cash={self.cash:.2f}, positions_value={self.positions_value:.2f}, "
-                f"portfolio_value={self.portfolio_value:.2f}, positions={len(self._sim.ledger.positions)})")
+                f"portfolio_value={self.portfolio_value:.2f}, positions={len(self._ledger.positions)})")
 
 
 class Simulation:
@@ -142,9 +166,37 @@ class Simulation:
         self.logs.append((self.current_dt(), level, message))
 
     def record(self, values: dict[str, Any]) -> None:
+        """Merge ``values`` into the session's record (``values`` becomes that record when
+        the session has none yet: the caller hands over a dict of its own)."""
         bar = max(self.data._i + 1 if self._in_bts else self.data._i, self.lo)  # BTS belongs to the coming session
         session = int(self.clock.session_of_bar[min(bar, self.hi)])
-        self.records.setdefault(session, {}).update(values)
+        rec = self.records.get(session)
+        if rec is None:
+            rec = self.records[session] = values
+        else:
+            rec.update(values)
+        if not self._in_bts and self._phase == "run":  # the next records of this session go straight to it
+            clock, algo = self.clock, self.algo
+            algo._rec_lo = max(int(clock.session_first_bar[session]), self.lo)
+            algo._rec_hi = min(int(clock.session_last_bar[session]), self.hi)
+            algo._rec_cur = rec
+
+    def bind(self) -> None:
+        """Make this run the algorithm's: its API calls act on this simulation (and the
+        per-bar shortcuts of :class:`TradingAlgorithm` point into it)."""
+        algo = self.algo
+        algo._sim = self
+        algo._book = self.book
+        algo._data = self.data
+        algo._working = {a: self.book.working[a.sid] for a in self.store.assets}  # (the book's lists themselves)
+        algo._rec_lo, algo._rec_hi, algo._rec_cur = 0, -1, None
+
+    def unbind(self) -> None:
+        """The algorithm keeps no reference to this run (its API calls raise again)."""
+        algo = self.algo
+        algo._sim = None
+        for name in ("_book", "_data", "_working", "_rec_lo", "_rec_hi", "_rec_cur"):
+            algo.__dict__.pop(name, None)  # (back to the class's missing-run defaults)
 
     def add_scheduled(self, func: Any, bars: np.ndarray) -> None:
         after = self.data._i if self._phase == "run" else self.lo - 1
@@ -167,7 +219,7 @@ class Simulation:
         """Run every bar; ``progress(done, total)`` (optional) is called about 200 times."""
         __tracebackhide__ = True  # IPython shows the strategy's frames, not the engine's
         algo, ctx, data = self.algo, self.context, self.data
-        algo._sim = self
+        self.bind()
         try:
             with api_scope(algo):
                 data._i = self.lo - 1
@@ -221,6 +273,7 @@ class Simulation:
             if bts and starts[i]:
                 data._i = i - 1
                 self._in_bts = True
+                algo._rec_hi = -1  # (bar i - 1 is the last session's: its records must not take these)
                 bts(ctx, data)
                 self._in_bts = False
             data._i = i

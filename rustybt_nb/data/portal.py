@@ -112,8 +112,10 @@ class BarData:
         self._window_index: pd.DatetimeIndex | None = None
         self._fields = set(store.fields) | {"last_traded"}
         self._label_indexes: dict[tuple[str, ...], pd.Index] = {}  # see _labels
-        self._tradable = {a: (int(store.first_valid[a.sid]), int(store.last_valid[a.sid]), self._mv[a.sid]["price"])
-                          for a in store.assets}  # can_trade's fast path
+        # asset -> per bar, whether it can trade (one more False at the end, read at bar -1),
+        # built on first use by can_trade
+        self._can: dict[Asset, tuple[bool, ...]] = {}
+        self._many: dict[tuple[tuple[Any, ...], str], tuple[list[array], pd.Index]] = {}  # see _current_many
 
     # ----------------------------------------------------------- properties
     @property
@@ -143,13 +145,16 @@ class BarData:
         return self._current_slow(assets, fields)
 
     def _current_slow(self, assets: Any, fields: Any) -> Any:
+        if type(fields) is str and (type(assets) is list or type(assets) is tuple) and self._i >= 0:
+            many = self._current_many(assets, fields)
+            if many is not None:
+                return many
         multi_a = _is_list(assets)
         multi_f = _is_list(fields)
         if not multi_a and not multi_f and self._i >= 0 and type(fields) is str:
             cols = self._cur.get(assets) if isinstance(assets, str) else None
             if cols is not None and fields not in cols and fields in self._store.arrays[self._asset(assets).sid]:
-                col = cols[fields] = array("d")  # current's fast path from now on
-                col.frombytes(self._mv[self._asset(assets).sid][fields].cast("B"))
+                self._column(self._asset(assets), fields)  # current's fast path from now on
         alist = [self._asset(a) for a in (assets if multi_a else [assets])]
         flist = [self._field(f) for f in (fields if multi_f else [fields])]
         vals = {f: [self._value(a, f) for a in alist] for f in flist}
@@ -170,6 +175,31 @@ class BarData:
         names = list(vals)  # each field once, as a dict of them would have it
         return pd.Series(np.array([vals[f][0] for f in names], dtype=float), index=self._labels(names),
                          name=alist[0])
+
+    def _current_many(self, assets: list[Any] | tuple[Any, ...], field: str) -> pd.Series | None:
+        """``current(assets, field)`` for a list of assets and one numeric field: the same
+        list of assets (a strategy's universe, read every bar) is resolved once; each call
+        then gathers one value per asset. None for what the general path must answer
+        (``last_traded``, no assets)."""
+        key = (tuple(assets), field)
+        got = self._many.get(key)
+        if got is None:
+            alist = [self._asset(a) for a in assets]
+            if self._field(field) == "last_traded" or not alist:
+                return None
+            got = self._many[key] = ([self._column(a, field) for a in alist], self._labels(alist))
+        columns, labels = got
+        i = self._i
+        return _series(np.array([c[i] for c in columns]), None, None, field, labels)
+
+    def _column(self, asset: Asset, field: str) -> array:
+        """``field`` of ``asset`` as an array('d'), cached (``current``'s fast path reads it)."""
+        cols = self._cur[asset]
+        col = cols.get(field)
+        if col is None:
+            col = cols[field] = array("d")
+            col.frombytes(self._mv[asset.sid][field].cast("B"))
+        return col
 
     def _value(self, asset: Asset, field: str) -> Any:
         i = self._i
@@ -199,15 +229,24 @@ class BarData:
     # ----------------------------------------------------------- can_trade
     def can_trade(self, assets: Any) -> Any:
         """True if the asset is listed at the current bar and has a known price."""
-        try:  # one asset (or symbol): its listed range and prices, read without numpy scalars
-            first, last, price = self._tradable[assets]
+        try:  # one asset (or symbol) seen before: a tuple lookup
+            return self._can[assets][self._i]
         except (KeyError, TypeError):
             return self._can_trade_slow(assets)
-        i = self._i
-        if first <= i <= last:  # (first >= 0: also "after the first bar of the data")
-            px = price[i]
-            return px == px
-        return False
+
+    def _tradable(self, asset: Asset) -> tuple[bool, ...]:
+        """``can_trade`` of ``asset`` at every bar (listed, with a known price), plus a
+        False for "before the first bar"."""
+        got = self._can.get(asset)
+        if got is None:
+            store = self._store
+            first, last = int(store.first_valid[asset.sid]), int(store.last_valid[asset.sid])
+            price = store.arrays[asset.sid]["price"]
+            ok = np.zeros(len(price) + 1, dtype=bool)
+            if first >= 0:
+                ok[first:last + 1] = ~np.isnan(price[first:last + 1])
+            got = self._can[asset] = tuple(ok.tolist())
+        return got
 
     def _can_trade_slow(self, assets: Any) -> Any:
         if _is_list(assets):
@@ -215,8 +254,8 @@ class BarData:
             if not names:
                 return pd.Series({})
             return pd.Series(np.array([self.can_trade(a) for a in names], dtype=bool), index=self._labels(names))
-        # anything else: the asset lookup's error, or (an asset it resolves) the fast path
-        return self.can_trade(self._asset(assets))
+        # anything else: the asset lookup's error, or an asset of the data (its bars, from now on by lookup)
+        return self._tradable(self._asset(assets))[self._i]
 
     def is_stale(self, assets: Any) -> Any:
         """True if the asset has no bar at the current time but traded before."""
