@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-tweak bench-sweep clean
+.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-user bench-tweak bench-sweep clean
 
 # The versions Binder pins are the versions tested: binder/requirements.txt is used as constraints.
 $(VENV)/.installed: pyproject.toml binder/requirements.txt
@@ -54,6 +54,11 @@ bench: $(VENV)/.bench
 
 bench-quick: $(VENV)/.bench
 	$(PY) benchmarks/bench_engine.py --quick
+
+# Strategies as users write them (S1u-S3u, a 100-asset monthly rebalance S4) vs backtrader, and the
+# cost of each strategy API call.
+bench-user: $(VENV)/.bench
+	$(PY) benchmarks/bench_user.py
 
 # The tweak panel's latency (set() -> figures updated), 1 and 10 years of daily AAPL; needs only the notebook extras.
 bench-tweak: setup

@@ -372,9 +372,10 @@ CALLS: dict[str, tuple[str, float, str]] = {
     "context.portfolio.portfolio_value": ("context.portfolio.portfolio_value", CALL_TARGET_NS, "one"),
     "get_open_orders()": ("self.get_open_orders()", CALL_TARGET_NS, "one"),
     "get_open_orders(asset)": ("self.get_open_orders(a)", CALL_TARGET_NS, "one"),
-    "order(asset, 1) (market; placement, fill, events)": ("self.order(a, 1)", ORDER_TARGET_NS, "one"),
+    "order(asset, +1 / -1) (market; placement, fill, events)": ("self.order(a, context.side)", ORDER_TARGET_NS,
+                                                                 "flat"),
     "order_target_percent(asset, 0.5 / 0) (placement, fill, events)":
-        ("self.order_target_percent(a, context.flip)", ORDER_TARGET_NS, "one"),
+        ("self.order_target_percent(a, context.flip)", ORDER_TARGET_NS, "flat"),
     "record(x=1.5)": ("self.record(x=1.5)", CALL_TARGET_NS, "one"),
     "self.params.x": ("self.params.x", CALL_TARGET_NS, "one"),
 }
@@ -383,19 +384,22 @@ MICRO_MANY_BARS = 20_000
 MICRO_ROUNDS = 7
 
 
-def _micro_class(statement: str):
-    """A strategy that holds 100 shares from the second bar on (so positions and the
-    portfolio value have something to mark) and runs ``statement`` once per bar after
-    the same prelude as the baseline (``statement=None``)."""
+def _micro_class(statement: str | None, hold: bool = True):
+    """A strategy that runs ``statement`` once per bar after the same prelude as the
+    baseline (``statement=None``). With ``hold`` it buys 100 shares on the first bar (so
+    positions and the portfolio value have something to mark); without, the statement's
+    own orders open and close a round trip every two bars (``context.side`` alternates
+    +1/-1, ``context.flip`` 0.5/0)."""
     from rustybt_nb import TradingAlgorithm
 
     src = (
         "def handle_data(self, context, data):\n"
         "    a = context.asset\n"
         "    context.flip = 0.5 - context.flip\n"
+        "    context.side = -context.side\n"
         "    if context.first:\n"
         "        context.first = False\n"
-        "        self.order(a, 100)\n"
+        f"        {'self.order(a, 100)' if hold else 'pass'}\n"
         "        return\n"
         f"    {statement or 'pass'}\n"
     )
@@ -410,6 +414,7 @@ def _micro_class(statement: str):
             context.assets = [self.symbol(s) for s in self.params.symbols] or [context.asset]
             context.first = True
             context.flip = 0.0
+            context.side = -1
 
         handle_data = scope["handle_data"]
 
@@ -425,8 +430,9 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
     universe = make_universe(UNIVERSE, n_bars=spec["many_bars"])
     many = from_frames(universe, calendar="24/7")
     stores = {"one": (one, {"symbol": "X"}), "many": (many, {"symbol": "A000", "symbols": tuple(universe)})}
-    cases = {name: (_micro_class(stmt), store) for name, (stmt, _, store) in CALLS.items()}
-    bases = {key: _micro_class(None) for key in stores}
+    stores["flat"] = stores["one"]  # (the same bars; the strategy holds nothing of its own)
+    cases = {name: (_micro_class(stmt, hold=store != "flat"), store) for name, (stmt, _, store) in CALLS.items()}
+    bases = {key: _micro_class(None, hold=key != "flat") for key in stores}
     best: dict[str, float] = {}
 
     def timed(cls, key):

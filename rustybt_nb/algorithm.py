@@ -362,13 +362,16 @@ class TradingAlgorithm:
     time_rules = time_rules
     # Per-run shortcuts for the calls a strategy makes on every bar, set by the simulation
     # when the run starts (Simulation.bind): the book's live-order list of each asset, the
-    # book, the run's ``data`` and the session dict ``record`` writes to with the bars it
-    # covers. These defaults make every shortcut miss outside a run (the slow paths then
-    # raise the "needs a running backtest" error).
+    # book, the run's ``data``, and for ``record`` the bars it may write to directly (the
+    # run's; none while before_trading_start runs), the session of each bar and the
+    # run's records. These defaults make every shortcut miss outside a run (the slow
+    # paths then raise the "needs a running backtest" error).
     _working: dict[Any, list] = {}
     _book: Any = None
     _data: Any = None
-    _rec_lo, _rec_hi, _rec_cur = 0, -1, None
+    _rec_lo, _rec_hi = 0, -1
+    _rec_session_of_bar: list[int] = []
+    _rec_records: dict[int, dict[str, Any]] = {}
 
     def __init__(self, *, initialize: Any = None, handle_data: Any = None, before_trading_start: Any = None,
                  analyze: Any = None, on_order_event: Any = None, on_trade: Any = None, **params: Any) -> None:
@@ -710,12 +713,21 @@ class TradingAlgorithm:
         again."""
         if not args:
             data = self._data
-            if data is not None and self._rec_lo <= data._i <= self._rec_hi:  # the session written last
+            if data is not None:  # (a run is on)
                 for v in kwargs.values():
                     if type(v) not in _PLAIN_RECORD:
                         break  # (checked below)
                 else:
-                    self._rec_cur.update(kwargs)
+                    i = data._i
+                    if self._rec_lo <= i <= self._rec_hi:  # a bar of the run (not before_trading_start)
+                        session = self._rec_session_of_bar[i]
+                        rec = self._rec_records.get(session)
+                        if rec is None:
+                            self._rec_records[session] = kwargs  # (a dict of this call's own)
+                        else:
+                            rec.update(kwargs)
+                    else:
+                        self._sim.record(kwargs)
                     return
         if len(args) % 2:
             raise TypeError("record() takes name/value pairs: record('x', 1) or record(x=1)")

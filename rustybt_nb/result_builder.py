@@ -166,10 +166,9 @@ def _perf(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: 
 def _add_records(sim: Simulation, span: _Span, perf: pd.DataFrame) -> None:
     """Recorded values as perf columns, one row per session, carried forward."""
     try:
-        rec = pd.DataFrame.from_dict({int(s): v for s, v in sim.records.items()}, orient="index")
+        rec = _records_frame(sim.records)
     except UnicodeError:  # text that is not valid Unicode (lone surrogates): kept with those escaped
-        rec = pd.DataFrame.from_dict({int(s): {k: valid_text(x) for k, x in v.items()}
-                                      for s, v in sim.records.items()}, orient="index")
+        rec = _records_frame({s: {k: valid_text(x) for k, x in v.items()} for s, v in sim.records.items()})
     for col in rec.columns:  # dtypes pandas cannot carry forward (float16, longdouble, complex)
         dtype = rec[col].dtype
         if isinstance(dtype, np.dtype) and (dtype.kind == "c" or (dtype.kind == "f" and dtype.itemsize not in (4, 8))):
@@ -183,6 +182,18 @@ def _add_records(sim: Simulation, span: _Span, perf: pd.DataFrame) -> None:
     for col in rec.columns:
         name = col if col not in perf.columns else f"recorded_{col}"
         perf[name] = _clean_recorded(rec[col])
+
+
+def _records_frame(records: dict[int, dict[str, Any]]) -> pd.DataFrame:
+    """``{session: {name: value}}`` as a frame, a row per session that recorded and a
+    column per name (first recorded first), NaN where a session did not record a name:
+    ``DataFrame.from_dict(records, orient='index')``, built column by column (a row per
+    session of a daily run makes the row-wise build the slow part)."""
+    rows = list(records.values())
+    names = dict.fromkeys(name for row in rows for name in row)
+    nan = math.nan
+    columns = {name: [row.get(name, nan) for row in rows] for name in names}
+    return pd.DataFrame(columns, index=pd.Index([int(s) for s in records], dtype=np.int64))
 
 
 def _trades(sim: Simulation, span: _Span) -> pd.DataFrame:
@@ -535,6 +546,9 @@ def _clean_recorded(col: pd.Series) -> pd.Series:
     datetime; other objects (complex numbers, durations, lists, sets ...) become their
     text (:func:`record_text`). A name that held values of different kinds stays an
     object column (saved as JSON text, loaded back as is)."""
+    if col.dtype == np.float64 or col.dtype == np.int64:  # (pandas found only real numbers: nothing to fix)
+        return col
+
     def fix(v: Any) -> Any:
         if v is None or isinstance(v, (bool, np.bool_, pd.Timestamp)):
             return v

@@ -167,19 +167,15 @@ class Simulation:
 
     def record(self, values: dict[str, Any]) -> None:
         """Merge ``values`` into the session's record (``values`` becomes that record when
-        the session has none yet: the caller hands over a dict of its own)."""
+        the session has none yet: the caller hands over a dict of its own). The bars of a
+        run outside before_trading_start take a shortcut in ``TradingAlgorithm.record``."""
         bar = max(self.data._i + 1 if self._in_bts else self.data._i, self.lo)  # BTS belongs to the coming session
         session = int(self.clock.session_of_bar[min(bar, self.hi)])
         rec = self.records.get(session)
         if rec is None:
-            rec = self.records[session] = values
+            self.records[session] = values
         else:
             rec.update(values)
-        if not self._in_bts and self._phase == "run":  # the next records of this session go straight to it
-            clock, algo = self.clock, self.algo
-            algo._rec_lo = max(int(clock.session_first_bar[session]), self.lo)
-            algo._rec_hi = min(int(clock.session_last_bar[session]), self.hi)
-            algo._rec_cur = rec
 
     def bind(self) -> None:
         """Make this run the algorithm's: its API calls act on this simulation (and the
@@ -189,13 +185,15 @@ class Simulation:
         algo._book = self.book
         algo._data = self.data
         algo._working = {a: self.book.working[a.sid] for a in self.store.assets}  # (the book's lists themselves)
-        algo._rec_lo, algo._rec_hi, algo._rec_cur = 0, -1, None
+        algo._rec_lo, algo._rec_hi = self.lo, self.hi
+        algo._rec_session_of_bar = self.clock.session_of_bar.tolist()
+        algo._rec_records = self.records
 
     def unbind(self) -> None:
         """The algorithm keeps no reference to this run (its API calls raise again)."""
         algo = self.algo
         algo._sim = None
-        for name in ("_book", "_data", "_working", "_rec_lo", "_rec_hi", "_rec_cur"):
+        for name in ("_book", "_data", "_working", "_rec_lo", "_rec_hi", "_rec_session_of_bar", "_rec_records"):
             algo.__dict__.pop(name, None)  # (back to the class's missing-run defaults)
 
     def add_scheduled(self, func: Any, bars: np.ndarray) -> None:
@@ -273,9 +271,10 @@ class Simulation:
             if bts and starts[i]:
                 data._i = i - 1
                 self._in_bts = True
-                algo._rec_hi = -1  # (bar i - 1 is the last session's: its records must not take these)
+                algo._rec_hi = -1  # (records now belong to the coming session: record's slow path knows)
                 bts(ctx, data)
                 self._in_bts = False
+                algo._rec_hi = self.hi
             data._i = i
             if i >= book.skip_to:  # orders to match or functions scheduled at this bar (else nothing to do)
                 # `ahead`: skip_to may now be past the next bar (the book looked ahead, or nothing is live)

@@ -42,21 +42,35 @@ def _make_series_factory():
         from_mgr = pd.Series._from_mgr
         set_attr = object.__setattr__
 
+        templates: dict[Any, DatetimeArray] = {}  # dtype -> an empty array of it, to build others like it
+        placements: dict[int, BlockPlacement] = {}  # length -> the (immutable) placement of a 1-block Series
+
         def index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
-            return index_new(array_new(dt_values, dtype=dtype), None)
+            template = templates.get(dtype)
+            if template is None:
+                template = templates[dtype] = array_new(dt_values[:0], dtype=dtype)
+            return index_new(template._from_backing_data(dt_values), None)
 
         def series(values: np.ndarray, idx: pd.DatetimeIndex, name: Any) -> pd.Series:
             # (values: a fresh 1-d float64 array; the block and manager without re-checking it)
-            mgr = SingleBlockManager(NumpyBlock(values, BlockPlacement(slice(0, len(values))), 1), idx)
+            n = len(values)
+            placement = placements.get(n)
+            if placement is None:
+                placement = placements[n] = BlockPlacement(slice(0, n))
+            mgr = SingleBlockManager(NumpyBlock(values, placement, 1), idx)
             s = from_mgr(mgr, axes=mgr.axes)
             set_attr(s, "_name", name)  # pandas' own attribute behind Series.name
             return s
 
-        idx = pd.date_range("2020-01-01", periods=3, freq="D")
-        got = series(np.arange(3.0), index(idx._data._ndarray, idx.dtype), "x")
-        want = pd.Series(np.arange(3.0), index=idx, name="x")
-        pd.testing.assert_series_equal(got, want, check_freq=False)
-        assert got.iloc[-2:].mean() == 1.5 and got.index.equals(idx)
+        for idx in (pd.date_range("2020-01-01", periods=3, freq="D"),
+                    pd.date_range("2020-01-01 14:31", periods=3, freq="min", tz="UTC")):
+            got = series(np.arange(3.0), index(idx._data._ndarray, idx.dtype), "x")
+            want = pd.Series(np.arange(3.0), index=idx, name="x")
+            pd.testing.assert_series_equal(got, want, check_freq=False)
+            assert got.iloc[-2:].mean() == 1.5 and got.index.equals(idx) and got.index.dtype == idx.dtype
+            again = series(np.arange(3.0), index(idx._data._ndarray, idx.dtype), "y")
+            again.iloc[0] = 9.0  # series of the same length share a placement, never values
+            assert got.iloc[0] == 0.0 and again.name == "y"
         return index, series
     except Exception:  # pragma: no cover - depends on the pandas version
         def slow_index(dt_values: np.ndarray, dtype: Any) -> pd.DatetimeIndex:
@@ -115,6 +129,9 @@ class BarData:
         # asset -> per bar, whether it can trade (one more False at the end, read at bar -1),
         # built on first use by can_trade
         self._can: dict[Asset, tuple[bool, ...]] = {}
+        self._arrays = {a: store.arrays[a.sid] for a in store.assets}  # asset (or symbol) -> its columns
+        self._frequency = store.frequency
+        self._make_index, self._make_series = _get_factories()
         self._many: dict[tuple[tuple[Any, ...], str], tuple[list[array], pd.Index]] = {}  # see _current_many
 
     # ----------------------------------------------------------- properties
@@ -269,6 +286,20 @@ class BarData:
     # ----------------------------------------------------------- history
     def history(self, assets: Any, fields: Any, bar_count: int, frequency: str) -> Any:
         """The last ``bar_count`` bars up to now (see the module docstring)."""
+        i = self._i
+        if type(assets) is Asset and type(fields) is str and type(bar_count) is int and bar_count > 0 and i >= 0 \
+                and FREQUENCY_ALIASES.get(frequency) == self._frequency:  # one asset, one field, bars as stored
+            cols = self._arrays.get(assets)
+            col = cols.get(fields) if cols is not None else None
+            if col is not None:
+                lo = i - bar_count + 1
+                if lo < 0:
+                    lo = 0
+                return self._make_series(col[lo:i + 1].copy(), self._make_index(self._dt_values[lo:i + 1], self._dtype),
+                                         assets)
+        return self._history(assets, fields, bar_count, frequency)
+
+    def _history(self, assets: Any, fields: Any, bar_count: int, frequency: str) -> Any:
         if type(bar_count) is not int:
             if isinstance(bar_count, (np.integer,)) and not isinstance(bar_count, bool):
                 bar_count = int(bar_count)
@@ -295,7 +326,8 @@ class BarData:
             return pd.DataFrame(index=empty, dtype=float)
         daily_from_minutes = freq == "daily" and self._store.frequency == "minute"
         if type(assets) is Asset and type(fields) is str:
-            col = self._store.arrays[assets.sid].get(fields)
+            cols = self._arrays.get(assets)
+            col = cols.get(fields) if cols is not None else None
             if col is not None:
                 if daily_from_minutes:
                     s = int(self._session_of_bar[i])

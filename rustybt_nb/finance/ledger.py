@@ -132,7 +132,7 @@ class _OpenTrade:
         self.pnl = 0.0
         self.commission = 0.0
         self.max_size = 0.0
-        self.order_ids: list[int] = []
+        self.order_ids: dict[int, None] = {}  # (a dict: ordered, and a membership test that does not grow)
 
 
 TRADE_COLUMNS = ("asset", "direction", "entry_dt", "exit_dt", "entry_bar", "exit_bar", "size", "entry_price",
@@ -178,8 +178,7 @@ class Ledger:
             trade.qty_out += abs(closing)
             trade.value_out += abs(closing) * price
             trade.pnl += realized
-            if order_id not in trade.order_ids:
-                trade.order_ids.append(order_id)
+            trade.order_ids[order_id] = None
             if new == 0 or (new > 0) != (old > 0):
                 share = abs(closing) / abs(qty)
                 trade.commission += commission * share
@@ -210,8 +209,7 @@ class Ledger:
         trade.qty_in += abs(qty)
         trade.value_in += abs(qty) * price
         trade.max_size = max(trade.max_size, trade.qty_in - trade.qty_out)
-        if order_id not in trade.order_ids:
-            trade.order_ids.append(order_id)
+        trade.order_ids[order_id] = None
         return trade
 
     def _close_trade(self, t: _OpenTrade, dt: Any, bar: int) -> None:
