@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -190,10 +190,31 @@ def _records_frame(records: dict[int, dict[str, Any]]) -> pd.DataFrame:
     ``DataFrame.from_dict(records, orient='index')``, built column by column (a row per
     session of a daily run makes the row-wise build the slow part)."""
     rows = list(records.values())
-    names = dict.fromkeys(name for row in rows for name in row)
+    index = pd.Index(np.fromiter(records, dtype=np.int64, count=len(rows)))
+    if rows and min(map(len, rows)) == len(set().union(*rows)):  # every session recorded every name (usual)
+        # (then the first session holds every name, in the order they were first recorded)
+        return pd.DataFrame({name: _plain_column(list(map(itemgetter(name), rows))) for name in rows[0]},
+                            index=index)
+    names: dict[str, Any] = {}
+    for row in rows:
+        names.update(row)  # (keys only: a name keeps the place it was first recorded at)
     nan = math.nan
-    columns = {name: [row.get(name, nan) for row in rows] for name in names}
-    return pd.DataFrame(columns, index=pd.Index([int(s) for s in records], dtype=np.int64))
+    return pd.DataFrame({name: [row.get(name, nan) for row in rows] for name in names}, index=index)
+
+
+def _plain_column(values: list[Any]) -> Any:
+    """``values`` as a float64 or int64 array when they are all Python floats or all
+    Python ints that fit (what pandas would infer, without its per-value inference);
+    else the list, for pandas to infer."""
+    kinds = set(map(type, values))
+    if kinds == {float} or kinds == {int}:
+        try:
+            array = np.array(values)
+        except OverflowError:
+            return values
+        if array.dtype == np.float64 or array.dtype == np.int64:
+            return array
+    return values
 
 
 def _trades(sim: Simulation, span: _Span) -> pd.DataFrame:

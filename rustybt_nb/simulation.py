@@ -93,7 +93,15 @@ class Portfolio:
         fills = len(ledger.fills)
         if i == self._pv_bar and fills == self._pv_fills:
             return ledger.cash + self._pv
-        return ledger.cash + self._mark(i, fills)
+        if i < 0:
+            return ledger.cash + self._mark(i, fills)
+        total = 0.0  # (_mark, inlined: read on nearly every bar by strategies that size from the portfolio)
+        prices = self._prices
+        for asset, pos in ledger.positions.items():
+            px = prices[asset.sid][i]
+            total += pos.amount * (px if px == px else pos._fill_price)
+        self._pv_bar, self._pv_fills, self._pv = i, fills, total
+        return ledger.cash + total
 
     @property
     def pnl(self) -> float:
