@@ -40,7 +40,6 @@ import argparse
 import gc
 import json
 import math
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -619,8 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_micro:
         print(f"\n== Per-call costs (one call per bar; minus the same strategy without it; best of {MICRO_ROUNDS}) ==",
               flush=True)
-        micro = spawn({"kind": "micro", "bars": MICRO_BARS, "many_bars": MICRO_MANY_BARS, "daily_bars": MICRO_DAILY_BARS,
-                       "rounds": MICRO_ROUNDS})
+        micro = spawn({"kind": "micro", "bars": MICRO_BARS, "many_bars": MICRO_MANY_BARS,
+                       "daily_bars": MICRO_DAILY_BARS, "rounds": MICRO_ROUNDS})
         if "error" in micro:
             print(f"  n/a: {micro['error']}")
         else:

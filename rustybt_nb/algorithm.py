@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import attrgetter
@@ -49,7 +48,6 @@ from .finance.slippage import SlippageModel
 from .scheduling import DateRule, EveryDay, TimeRule, date_rules, fire_bars, time_rules
 
 _pylog = logging.getLogger("rustybt_nb.algorithm")
-_PLAIN_RECORD = frozenset({float, int, bool, str, type(None)})  # values record() takes without a check
 
 
 class RunningBacktest(Protocol):
@@ -362,16 +360,13 @@ class TradingAlgorithm:
     time_rules = time_rules
     # Per-run shortcuts for the calls a strategy makes on every bar, set by the simulation
     # when the run starts (Simulation.bind): the book's live-order list of each asset, the
-    # book, the run's ``data``, and for ``record`` the bars it may write to directly (the
-    # run's; none while before_trading_start runs), the session of each bar and the
-    # run's records. These defaults make every shortcut miss outside a run (the slow
-    # paths then raise the "needs a running backtest" error).
+    # book, and for ``record`` the run's ``data``, first and last bar, the session of each
+    # bar and the run's records (None while before_trading_start runs). These defaults
+    # make every shortcut miss outside a run (the slow paths then raise the "needs a
+    # running backtest" error).
     _working: dict[Any, list] = {}
     _book: Any = None
-    _data: Any = None
-    _rec_lo, _rec_hi = 0, -1
-    _rec_session_of_bar: list[int] = []
-    _rec_records: dict[int, dict[str, Any]] = {}
+    _rec: tuple[Any, int, int, list[int], dict[int, dict[str, Any]]] | None = None
 
     def __init__(self, *, initialize: Any = None, handle_data: Any = None, before_trading_start: Any = None,
                  analyze: Any = None, on_order_event: Any = None, on_trade: Any = None, **params: Any) -> None:
@@ -708,38 +703,30 @@ class TradingAlgorithm:
         return dt
 
     def record(self, *args: Any, **kwargs: Any) -> None:
-        """Record values per session (``record(x=1)`` or ``record('x', 1)``); numbers
-        are plotted, other values kept as text. A value carries forward until recorded
-        again."""
-        if not args:
-            data = self._data
-            if data is not None:  # (a run is on)
-                for v in kwargs.values():
-                    if type(v) not in _PLAIN_RECORD:
-                        break  # (checked below)
+        """Record values per session (``record(x=1)`` or ``record('x', 1)``); real numbers
+        are plotted, other values (text, timestamps, complex numbers, any object) are kept
+        as they are or as their text in the results. A value carries forward until
+        recorded again."""
+        rec = self._rec
+        if rec is not None and not args:  # (called on every bar by many strategies: no check it can skip)
+            data, lo, hi, session_of_bar, records = rec
+            i = data._i
+            if lo <= i <= hi:
+                session = session_of_bar[i]
+                values = records.get(session)
+                if values is None:
+                    records[session] = kwargs  # (a dict of this call's own)
                 else:
-                    i = data._i
-                    if self._rec_lo <= i <= self._rec_hi:  # a bar of the run (not before_trading_start)
-                        session = self._rec_session_of_bar[i]
-                        rec = self._rec_records.get(session)
-                        if rec is None:
-                            self._rec_records[session] = kwargs  # (a dict of this call's own)
-                        else:
-                            rec.update(kwargs)
-                    else:
-                        self._sim.record(kwargs)
-                    return
+                    values.update(kwargs)
+                return
         if len(args) % 2:
             raise TypeError("record() takes name/value pairs: record('x', 1) or record(x=1)")
         values = dict(zip(args[::2], args[1::2]))
         values.update(kwargs)
-        for k, v in values.items():
+        for k in values:
             if not isinstance(k, str):
-                raise TypeError(f"record() names must be str, got {k!r}")
-            if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):  # complex, numpy complex
-                raise TypeError(f"record(): `{k}`={v!r} is a complex number; recorded numbers must be real (they "
-                                f"are plotted): record abs({k}), or {k}.real and {k}.imag under two names, or "
-                                f"str({k}) to keep it as text")
+                raise TypeError(f"record() names must be str, got {k!r} ({type(k).__name__}): "
+                                f"record('name', value) or record(name=value)")
         self._sim_required().record(values)
 
     def schedule_function(self, func: Any, date_rule: DateRule | None = None, time_rule: TimeRule | None = None,

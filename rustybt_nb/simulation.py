@@ -148,6 +148,7 @@ class Simulation:
         self.portfolio = Portfolio(self)
         self.context.__dict__["portfolio"] = self.portfolio
         self.records: dict[int, dict[str, Any]] = {}
+        self._rec: tuple | None = None  # record's shortcut (see bind)
         self.logs: list[tuple[Any, str, str]] = self.book.log_sink  # strategy logs and engine warnings, in order
         self.settings = dict(settings or {})
         self._phase = "setup"
@@ -191,17 +192,14 @@ class Simulation:
         algo = self.algo
         algo._sim = self
         algo._book = self.book
-        algo._data = self.data
         algo._working = {a: self.book.working[a.sid] for a in self.store.assets}  # (the book's lists themselves)
-        algo._rec_lo, algo._rec_hi = self.lo, self.hi
-        algo._rec_session_of_bar = self.clock.session_of_bar.tolist()
-        algo._rec_records = self.records
+        algo._rec = self._rec = (self.data, self.lo, self.hi, self.clock.session_of_bar.tolist(), self.records)
 
     def unbind(self) -> None:
         """The algorithm keeps no reference to this run (its API calls raise again)."""
         algo = self.algo
         algo._sim = None
-        for name in ("_book", "_data", "_working", "_rec_lo", "_rec_hi", "_rec_session_of_bar", "_rec_records"):
+        for name in ("_book", "_working", "_rec"):
             algo.__dict__.pop(name, None)  # (back to the class's missing-run defaults)
 
     def add_scheduled(self, func: Any, bars: np.ndarray) -> None:
@@ -279,10 +277,10 @@ class Simulation:
             if bts and starts[i]:
                 data._i = i - 1
                 self._in_bts = True
-                algo._rec_hi = -1  # (records now belong to the coming session: record's slow path knows)
+                algo._rec = None  # (records now belong to the coming session: record's slow path knows)
                 bts(ctx, data)
                 self._in_bts = False
-                algo._rec_hi = self.hi
+                algo._rec = self._rec
             data._i = i
             if i >= book.skip_to:  # orders to match or functions scheduled at this bar (else nothing to do)
                 # `ahead`: skip_to may now be past the next bar (the book looked ahead, or nothing is live)

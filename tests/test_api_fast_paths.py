@@ -74,14 +74,30 @@ def test_records_on_daily_bars_one_per_session():
     assert perf["bts"].tolist() == [0, 1, 2, 3, 4, 5]
 
 
-def test_record_still_refuses_a_complex_number_within_a_session():
-    class Complex(TradingAlgorithm):
-        def handle_data(self, context, data):
-            self.record(x=1.0)  # (the session's record exists: the next call takes the shortcut)
-            self.record(x=1.0 + 2.0j)
+def test_record_keeps_what_it_cannot_plot_as_text_on_every_path():
+    """Complex numbers and other objects are kept (as their text), whether recorded with
+    keywords on a bar (the shortcut), as name/value pairs, or in before_trading_start."""
+    class Odd(TradingAlgorithm):
+        def before_trading_start(self, context, data):
+            self.record(b=2.0 - 1.0j)
 
-    with pytest.raises(TypeError, match="complex"):
-        run_algorithm(Complex, data=minute_store(), data_frequency="minute")
+        def handle_data(self, context, data):
+            self.record(x=1.0)
+            self.record(x=1.0 + 2.0j, obj=[1, 2])
+            self.record("pair", 3.0j)
+
+    perf = run_algorithm(Odd, data=minute_store(days=2), data_frequency="minute").perf
+    assert perf["x"].tolist() == ["(1+2j)"] * 2 and perf["pair"].tolist() == ["3j"] * 2
+    assert perf["b"].tolist() == ["(2-1j)"] * 2 and perf["obj"].tolist() == ["[1, 2]"] * 2
+
+
+def test_record_refuses_a_name_that_is_not_text():
+    class Bad(TradingAlgorithm):
+        def handle_data(self, context, data):
+            self.record(1, 2.0)
+
+    with pytest.raises(TypeError, match="names must be str"):
+        run_algorithm(Bad, data=minute_store(), data_frequency="minute")
 
 
 def test_numpy_values_are_recorded_like_floats():
