@@ -250,3 +250,56 @@ def test_current_of_a_list_of_assets_matches_each_asset_every_bar():
         assert same and dtype == "float64"
         assert labels == [["X", "Y", "Z"], ["X", "Y", "Z"], ["X", "X"], ["X", "Y", "Z"]][k % 4]
         assert name == ("volume" if k % 4 == 3 else "close")
+
+
+def test_history_of_one_asset_and_field_matches_the_general_path():
+    """The one-asset, one-field window (the shortcut) against the same window taken from
+    the general path's frame for a list of assets, on daily and minute bars, also for an
+    asset rebuilt from its symbol (sid -1) and windows longer than the data so far."""
+    from rustybt_nb.assets import Asset
+
+    daily = bars([(100 + k, 110 + k, 90 + k, 101 + k) for k in range(30)])
+    checked = []
+
+    class Windows(TradingAlgorithm):
+        def handle_data(self, context, data):
+            asset = self.symbol("X")
+            for frequency, count in (("1d", 5), ("1d", 50), ("daily", 1)):
+                for who in (asset, Asset("X")):
+                    got = data.history(who, "close", count, frequency)
+                    want = data.history([asset], "close", count, frequency)[asset]
+                    pd.testing.assert_series_equal(got, want.rename(asset), check_freq=False)
+                    assert got.name == who and got.index.dtype == want.index.dtype
+                    got.iloc[-1] = -1.0  # a window of its own: the next read is unchanged
+                    assert data.history(who, "close", count, frequency).iloc[-1] == data.current(asset, "close")
+            checked.append(True)
+
+    run_algorithm(Windows, data=daily)
+    assert len(checked) == 30
+
+    class Minutes(Windows):
+        def handle_data(self, context, data):
+            asset = self.symbol("X")
+            got = data.history(asset, "close", 7, "1m")
+            want = data.history([asset], "close", 7, "1m")[asset]
+            pd.testing.assert_series_equal(got, want.rename(asset), check_freq=False)
+            assert str(got.index.tz) == "UTC"
+            checked.append(True)
+
+    checked.clear()
+    run_algorithm(Minutes, data=minute_store(days=2, per_day=5), data_frequency="minute")
+    assert len(checked) == 10
+
+
+@pytest.mark.parametrize("records", [
+    {0: {"a": 1.0, "b": "x"}, 1: {"a": 2.5, "b": "y"}, 3: {"a": 4, "b": "z"}},  # every session every name
+    {0: {"a": 1.0}, 2: {"b": True, "a": 2.0}, 5: {"c": [1], "b": False}},  # names come and go
+    {0: {"n": 1}, 1: {"n": 2**70}},  # an int beyond int64
+    {4: {"t": pd.Timestamp("2024-01-02"), "f": np.float32(1.5)}, 6: {"t": None, "f": np.float32(2.5)}},
+])
+def test_records_frame_by_columns_matches_from_dict(records):
+    from rustybt_nb.result_builder import _records_frame
+
+    got = _records_frame(records)
+    want = pd.DataFrame.from_dict(records, orient="index")
+    pd.testing.assert_frame_equal(got, want, check_index_type=False)
