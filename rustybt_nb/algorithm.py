@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any, Protocol
@@ -751,6 +751,19 @@ class TradingAlgorithm:
             raise ScheduleError(f"`time_rule` must come from time_rules (e.g. time_rules.market_open()), got {tr!r}")
         bars = fire_bars(sim.clock, dr, tr, half_days)
         sim.add_scheduled(func, bars)
+
+    def indicator(self, func: Any, *inputs: Any, name: str | Sequence[str] | None = None, asset: Any = None,
+                  **kwargs: Any) -> Any:
+        """Declare an indicator (call it in ``initialize``): ``func(*arrays, **kwargs)``
+        runs once over the whole bar history of each asset (``asset``: one, a list, or
+        None for every asset of the data), with one float array per input (a field name
+        such as ``'close'``, another indicator, or an array of one value per bar). Each
+        output (several for a tuple, 2-D array or DataFrame) becomes a field of this run,
+        read with ``data.current(asset, name)`` / ``data.history(asset, name, n, f)``, or
+        from the returned handle: ``ind[-1]`` now, ``ind[-2]`` a bar before. ``name``
+        defaults to the function's name (a prefix for several outputs, or one name per
+        output). See :mod:`rustybt_nb.indicators` (and ``check_lookahead``)."""
+        return self._sim_required().add_indicator(func, inputs, name, asset, kwargs)
 
     def set_slippage(self, us_equities: SlippageModel | None = None, us_futures: Any = None, **kw: Any) -> None:
         """Set the slippage model (only in ``initialize``)."""

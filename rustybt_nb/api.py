@@ -45,10 +45,12 @@ schedule_function = _bind("schedule_function")
 get_datetime = _bind("get_datetime")
 set_slippage = _bind("set_slippage")
 set_commission = _bind("set_commission")
+indicator = _bind("indicator")
 
 __all__ = [
     "order", "order_value", "order_percent", "order_target", "order_target_value", "order_target_percent",
     "get_open_orders", "get_order", "cancel_order", "modify_order", "link_oco", "symbol", "symbols", "sid",
-    "record", "schedule_function", "get_datetime", "set_slippage", "set_commission", "date_rules", "time_rules",
+    "record", "schedule_function", "get_datetime", "set_slippage", "set_commission", "indicator", "date_rules",
+    "time_rules",
     "get_algorithm",
 ]

@@ -80,6 +80,13 @@ class Backtest:
         or the largest gross exposure (gross market value of the positions / portfolio
         value) an order may take: an order placed (or modified) beyond it is rejected with
         the reason. Checked when the order is placed, at the last prices (see the README).
+    check_lookahead:
+        True to check, before the first bar, that no indicator declared with
+        ``indicator()`` looks ahead: each is recomputed on the bars up to a few cut
+        points and must give the same values (else :class:`~rustybt_nb.errors.LookAheadError`
+        names it and the first bar that changes). Off by default (it costs four more
+        computations of every indicator per run); sweeps and the tweak panel use the
+        Backtest's setting.
     slippage, commission:
         Models (default none: costs are zero, and every summary says so).
     symbols:
@@ -106,6 +113,7 @@ class Backtest:
         commission: CommissionModel | None = None,
         symbols: Any = None,
         max_leverage: float | None = None,
+        check_lookahead: bool = False,
         initialize: Callable[..., Any] | None = None,
         handle_data: Callable[..., Any] | None = None,
         before_trading_start: Callable[..., Any] | None = None,
@@ -117,7 +125,7 @@ class Backtest:
         given = {"data": data, "start": start, "end": end, "capital_base": capital_base,
                  "data_frequency": data_frequency, "fill_model": fill_model, "trail_reference": trail_reference,
                  "same_bar": same_bar, "slippage": slippage, "commission": commission, "symbols": symbols,
-                 "max_leverage": max_leverage}
+                 "max_leverage": max_leverage, "check_lookahead": check_lookahead}
         # what the user set, to write the equivalent run_algorithm call (call_text)
         self._given = {k: v for k, v in given.items() if not _is_default(k, v)}
         self._written: dict[str, str] = {}
@@ -137,6 +145,9 @@ class Backtest:
         self.slippage = _check_model("slippage", slippage, SlippageModel, "VolumeShareSlippage()")
         self.commission = _check_model("commission", commission, CommissionModel, "PerShare()")
         self.max_leverage = _check_max_leverage(max_leverage)
+        if not isinstance(check_lookahead, bool):
+            raise TypeError(f"`check_lookahead` must be True or False, got {check_lookahead!r}")
+        self.check_lookahead = check_lookahead
         try:
             freq = normalize_frequency(data_frequency)
         except ValueError:
@@ -298,6 +309,8 @@ class Backtest:
         max_leverage = getattr(self, "max_leverage", None)  # (a Backtest pickled before the setting existed)
         if max_leverage is not None:
             settings["max_leverage"] = max_leverage
+        if getattr(self, "check_lookahead", False):
+            settings["check_lookahead"] = True
         return Simulation(algo, store, lo=self.lo, hi=self.hi, capital_base=self.capital_base,
                           fill_model=self.fill_model, trail_reference=self.trail_reference,
                           same_bar=self.same_bar, slippage=self.slippage, commission=self.commission,
@@ -324,6 +337,7 @@ def run_algorithm(
     slippage: SlippageModel | None = None,
     commission: CommissionModel | None = None,
     max_leverage: float | None = None,
+    check_lookahead: bool = False,
     progress: Callable[[int, int], Any] | None = None,
     **params: Any,
 ) -> BacktestResult:
@@ -343,7 +357,7 @@ def run_algorithm(
                         on_trade=on_trade, data=data, start=start,
                         end=end, capital_base=capital_base, data_frequency=data_frequency, fill_model=fill_model,
                         trail_reference=trail_reference, same_bar=same_bar, slippage=slippage,
-                        commission=commission, max_leverage=max_leverage)
+                        commission=commission, max_leverage=max_leverage, check_lookahead=check_lookahead)
     return backtest.run(progress, **params)
 
 
@@ -404,7 +418,7 @@ def _fewer_full_collections() -> Iterator[None]:
 
 _DEFAULTS = {"data": "AAPL", "start": None, "end": None, "capital_base": 100_000, "data_frequency": None,
              "fill_model": "ohlc", "trail_reference": "high_low", "same_bar": "stop_first", "slippage": None,
-             "commission": None, "symbols": None, "max_leverage": None}
+             "commission": None, "symbols": None, "max_leverage": None, "check_lookahead": False}
 
 
 def _is_default(name: str, value: Any) -> bool:

@@ -34,6 +34,15 @@ class AlgorithmError(RustyBTError):
     """Wraps nothing: raised for misuse of the algorithm API (e.g. outside a run)."""
 
 
+class IndicatorError(RustyBTError, ValueError):
+    """An indicator that cannot be computed or read as declared (its function's output,
+    its name, its inputs)."""
+
+
+class LookAheadError(RustyBTError):
+    """An indicator whose value at a bar depends on later bars (``check_lookahead=True``)."""
+
+
 def near_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` candidates that look like ``word`` (case-insensitive)."""
     cands = list(candidates)

@@ -327,3 +327,27 @@ def test_the_default_data_is_the_sample_even_when_a_variable_has_its_name(ip):
         assert ip.user_ns["res_default"].settings["symbols"] == ["AAPL"]  # not data: the sample wins
     finally:
         del ip.user_ns["AAPL"]
+
+
+PEEKING = '''
+import pandas as pd
+
+def tomorrow(close):
+    return pd.Series(close).shift(-1).to_numpy()
+
+class Peeks(TradingAlgorithm):
+    def initialize(self, context):
+        self.next_close = self.indicator(tomorrow, "close")
+
+    def handle_data(self, context, data):
+        pass
+'''
+
+
+def test_check_lookahead_flag_reaches_the_run(ip):
+    from rustybt_nb.errors import LookAheadError
+
+    res = backtest(ip, f"{WINDOW} --quiet --out res_peek", PEEKING)
+    assert res is None and ip.user_ns["res_peek"].settings.get("check_lookahead") is None
+    with pytest.raises(LookAheadError, match="indicator 'tomorrow' of AAPL looks ahead"):
+        backtest(ip, f"{WINDOW} --quiet --check-lookahead", PEEKING)

@@ -25,3 +25,4 @@ def test_the_strategy_and_backtest_examples_run():
     assert namespace["result"].settings["algorithm"] == "Breakout"
     assert namespace["res"].settings["params"]["lookback"] == 50
     assert isinstance(namespace["bt"].run_metrics(), pd.Series)
+    assert len(namespace["crossover"].trades) > 5  # the indicator example trades

@@ -469,7 +469,7 @@ def run_backtest_cell(
         stores the panel.
     run_options:
         Passed to :class:`~rustybt_nb.Backtest` (``trail_reference``, ``same_bar``,
-        ``slippage``, ``commission``, ``max_leverage``).
+        ``slippage``, ``commission``, ``max_leverage``, ``check_lookahead``).
 
     Returns
     -------
@@ -593,6 +593,8 @@ class BacktestMagics(Magics):
     @argument("--max-leverage", type=_max_leverage, default=None, metavar="X",
               help="Reject orders that would take the gross exposure (positions' gross value / portfolio value) "
                    "beyond X, checked when placed (default: no limit; a run above 100 %% is warned about).")
+    @argument("--check-lookahead", action="store_true", default=False,
+              help="Before the first bar, check that no indicator (self.indicator) looks ahead.")
     @argument("--param", type=_param, action="append", default=None, metavar="NAME=VALUE",
               help="A strategy parameter (self.params.NAME); repeatable. Values are Python literals "
                    "(10, 0.5, 'x', [1, 2], True), otherwise text.")
@@ -638,7 +640,8 @@ class BacktestMagics(Magics):
             start=args.start, end=args.end, capital_base=args.capital, frequency=args.frequency,
             fill_model=args.fill_model, params=params, out=args.out, progress=False if args.quiet else None,
             shell=self.shell, header=header, tweak=args.tweak,
-            **({"max_leverage": args.max_leverage} if args.max_leverage is not None else {}))
+            **({"max_leverage": args.max_leverage} if args.max_leverage is not None else {}),
+            **({"check_lookahead": True} if args.check_lookahead else {}))
         if args.tweak:
             if args.quiet:
                 _store_as_value(self.shell, result)

@@ -125,6 +125,7 @@ class BarData:
         self._window: tuple[int, int] | None = None  # sessions of the last '1d' window of minute data
         self._window_index: pd.DatetimeIndex | None = None
         self._fields = set(store.fields) | {"last_traded"}
+        self._added: list[str] = []  # fields of this run (add_field)
         self._label_indexes: dict[tuple[str, ...], pd.Index] = {}  # see _labels
         # asset -> per bar, whether it can trade (one more False at the end, read at bar -1),
         # built on first use by can_trade
@@ -133,6 +134,29 @@ class BarData:
         self._frequency = store.frequency
         self._make_index, self._make_series = _get_factories()
         self._many: dict[tuple[tuple[Any, ...], str], tuple[list[array], pd.Index]] = {}  # see _current_many
+
+    def add_field(self, name: str, columns: dict[Asset, np.ndarray]) -> None:
+        """Make ``name`` a field of this run (an indicator): ``columns[asset]`` holds its
+        value at every bar of the store; assets without a column read NaN. The store's
+        own columns are shared by every run on it and stay as they are."""
+        n = len(self._store.index)
+        for asset in self._store.assets:
+            values = columns.get(asset)
+            if values is None:
+                values = np.full(n, np.nan)
+            own = self._arrays[asset]
+            if own is self._store.arrays[asset.sid]:  # (first field of this run: a dict of the run's own)
+                own = self._arrays[asset] = dict(own)
+            own[name] = values
+            self._mv[asset.sid][name] = memoryview(values)
+            self._cur[asset].pop(name, None)
+        self._fields.add(name)
+        self._added.append(name)
+
+    @property
+    def added_fields(self) -> list[str]:
+        """The fields this run added (indicators), in the order they were added."""
+        return list(self._added)
 
     # ----------------------------------------------------------- properties
     @property
@@ -145,8 +169,8 @@ class BarData:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """Fields readable with ``current`` / ``history``."""
-        return self._store.fields
+        """Fields readable with ``current`` / ``history`` (the data's, then this run's indicators)."""
+        return (*self._store.fields, *self._added)
 
     # ----------------------------------------------------------- current
     def current(self, assets: Any, fields: Any) -> Any:
@@ -170,7 +194,7 @@ class BarData:
         multi_f = _is_list(fields)
         if not multi_a and not multi_f and self._i >= 0 and type(fields) is str:
             cols = self._cur.get(assets) if isinstance(assets, str) else None
-            if cols is not None and fields not in cols and fields in self._store.arrays[self._asset(assets).sid]:
+            if cols is not None and fields not in cols and fields in self._arrays[self._asset(assets)]:
                 self._column(self._asset(assets), fields)  # current's fast path from now on
         alist = [self._asset(a) for a in (assets if multi_a else [assets])]
         flist = [self._field(f) for f in (fields if multi_f else [fields])]
@@ -357,7 +381,7 @@ class BarData:
             index = self._store.index[lo:i + 1]
 
             def get(a: Asset, f: str) -> np.ndarray:
-                return self._store.arrays[a.sid][f][lo:i + 1]
+                return self._arrays[a][f][lo:i + 1]
 
         if not multi_a and not multi_f:
             return pd.Series(get(alist[0], flist[0]), index=index, name=alist[0])
@@ -431,7 +455,7 @@ class BarData:
         got = self._daily_cache.get(key)
         if got is not None:
             return got
-        v = self._store.arrays[a.sid][f]
+        v = self._arrays[a][f]
         starts = self._session_first_bar
         ends = [*starts[1:].tolist(), len(v)]
         out = np.empty(len(v))
@@ -465,7 +489,7 @@ class BarData:
         key = (a.sid, f)
         got = self._daily_cache.get(key)
         if got is None:
-            cols = self._store.arrays[a.sid]
+            cols = self._arrays[a]
             starts = self._session_first_bar
             ends = [*list(starts[1:]), len(self._store.index)]
             got = np.array([_aggregate(f, cols, slice(int(b), int(e))) for b, e in zip(starts, ends)])

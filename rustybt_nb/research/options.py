@@ -12,8 +12,8 @@ __all__ = ["SETTINGS", "checked_options"]
 
 #: The keyword arguments of ``Backtest`` (and so of ``sweep(...)`` / ``walk_forward(...)``).
 SETTINGS = ("data", "start", "end", "capital_base", "data_frequency", "fill_model", "trail_reference", "same_bar",
-            "slippage", "commission", "symbols", "max_leverage", "initialize", "handle_data", "before_trading_start",
-            "analyze", "on_order_event", "on_trade")
+            "slippage", "commission", "symbols", "max_leverage", "check_lookahead", "initialize", "handle_data",
+            "before_trading_start", "analyze", "on_order_event", "on_trade")
 
 _INTERNAL = ("backtest", "grid", "window", "shared", "label")
 

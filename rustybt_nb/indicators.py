@@ -1,0 +1,198 @@
+"""Indicators declared once per run and read per bar.
+
+A strategy declares an indicator in ``initialize``::
+
+    self.fast = self.indicator(sma, "close", n=self.params.fast)
+
+``sma`` is any vectorised function: it receives one float64 numpy array per input (a
+field of the bars such as ``'close'``, another indicator, or an array given as is) and
+returns one array the length of the asset's bars, or several (a tuple, a 2-D array, a
+DataFrame) for an indicator with several outputs. It runs once per run and asset over
+the asset's whole bar history (so its warm-up uses bars before the run's ``start``); the
+strategy then reads it at the cost of a plain field read: ``data.current(asset, name)``,
+``data.history(asset, name, n, ...)``, or the returned :class:`Indicator` handle
+(``ind[-1]`` is the value at the current bar, ``ind[-2]`` the one before).
+
+Assumption the engine cannot see: a value at bar t depends only on bars up to t. A
+function that looks ahead (a centred window, ``shift(-1)``) would leak the future into
+the backtest; ``check_lookahead=True`` (a ``Backtest`` / ``run_algorithm`` setting)
+recomputes every indicator on truncated prefixes of the bars and raises
+:class:`~rustybt_nb.errors.LookAheadError` naming the indicator and the first bar whose
+value changes when the bars after it are removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .assets import Asset
+from .errors import IndicatorError, LookAheadError
+
+# fractions of the run's bars at which the look-ahead check cuts the data
+LOOKAHEAD_CUTS = (0.1, 0.35, 0.6, 0.85)
+
+
+class Indicator:
+    """What ``indicator()`` returns: the name to read it by and, for reads in Python,
+    ``ind[-1]`` (the current bar), ``ind[-k]`` (k - 1 bars ago; NaN before the first
+    bar), ``ind[asset, -1]`` when it was computed for several assets, and
+    ``float(ind)`` (the current value of a one-asset indicator)."""
+
+    __slots__ = ("_columns", "_data", "_only", "assets", "name")
+
+    def __init__(self, name: str, columns: dict[Asset, np.ndarray], data: Any) -> None:
+        self.name = name
+        self.assets = list(columns)
+        self._columns = columns
+        self._data = data
+        self._only = self.assets[0] if len(self.assets) == 1 else None
+
+    def __getitem__(self, key: Any) -> float:
+        if type(key) is int and key < 0 and self._only is not None:  # ind[-1]: the common read
+            i = self._data._i + 1 + key
+            return float(self._columns[self._only][i]) if i >= 0 else float("nan")
+        if isinstance(key, tuple) and len(key) == 2:
+            asset, ago = key
+            column = self._columns.get(asset)
+            if column is None:
+                raise KeyError(f"indicator {self.name!r} is not computed for {asset!r}; it is for "
+                               f"{[str(a) for a in self.assets]}")
+        else:
+            if self._only is None:
+                raise IndexError(f"indicator {self.name!r} is computed for several assets "
+                                 f"({len(self.assets)}): say which, e.g. {self.name}[asset, -1]")
+            column, ago = self._columns[self._only], key
+        if type(ago) is not int or ago >= 0:
+            raise IndexError(f"indicator {self.name!r}: read it with a negative bar offset (ind[-1] is the current "
+                             f"bar, ind[-2] the one before), got {ago!r}; there is no look into later bars")
+        i = self._data._i + 1 + ago
+        return float(column[i]) if i >= 0 else float("nan")
+
+    def __float__(self) -> float:
+        return self[-1]
+
+    def __repr__(self) -> str:
+        return f"Indicator({self.name!r}, assets={[str(a) for a in self.assets]})"
+
+
+class IndicatorSpec:
+    """How one output of an indicator was made (for the look-ahead check and the views)."""
+
+    __slots__ = ("func", "inputs", "kwargs", "name", "output", "outputs", "columns")
+
+    def __init__(self, name: str, func: Callable[..., Any], inputs: tuple[Any, ...], kwargs: dict[str, Any],
+                 output: int, outputs: int, columns: dict[Asset, np.ndarray]) -> None:
+        self.name, self.func, self.inputs, self.kwargs = name, func, inputs, kwargs
+        self.output, self.outputs, self.columns = output, outputs, columns
+
+
+def compute(func: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict[str, Any], what: str,
+            n: int) -> list[np.ndarray]:
+    """``func(*arrays, **kwargs)`` as a list of float64 arrays of length ``n`` (one per
+    output); clear errors for anything else."""
+    try:
+        out = func(*arrays, **kwargs)
+    except Exception as exc:
+        raise IndicatorError(f"{what}: the function raised {type(exc).__name__}: {exc}") from exc
+    return split_outputs(out, what, n)
+
+
+def split_outputs(out: Any, what: str, n: int) -> list[np.ndarray]:
+    """An indicator function's result as one float64 array per output."""
+    import pandas as pd
+
+    if isinstance(out, pd.DataFrame):
+        parts = [out[c].to_numpy() for c in out.columns]
+    elif isinstance(out, pd.Series):
+        parts = [out.to_numpy()]
+    elif isinstance(out, (tuple, list)) and out and all(hasattr(p, "__len__") for p in out):
+        parts = [p.to_numpy() if isinstance(p, pd.Series) else p for p in out]
+    else:
+        arr = np.asarray(out) if out is not None else None
+        if arr is not None and arr.ndim == 2:
+            parts = [arr[:, k] for k in range(arr.shape[1])] if arr.shape[0] == n else list(arr)
+        else:
+            parts = [arr]
+    result = []
+    for k, part in enumerate(parts):
+        label = what if len(parts) == 1 else f"{what}, output {k}"
+        arr = None if part is None else np.asarray(part)
+        if arr is None or arr.ndim != 1:
+            shape = "None" if arr is None else f"shape {arr.shape}"
+            raise IndicatorError(f"{label}: the function must return an array of one value per bar ({n}), got "
+                                 f"{type(out).__name__} ({shape})")
+        if arr.dtype.kind not in "biuf":
+            raise IndicatorError(f"{label}: the values must be numbers, got dtype {arr.dtype} (e.g. {arr[:3]!r}); "
+                                 "return floats (NaN where there is no value yet)")
+        if len(arr) != n:
+            raise IndicatorError(f"{label}: the function returned {len(arr)} values for {n} bars; an indicator "
+                                 "has one value per bar of the asset (NaN during its warm-up), e.g. keep pandas' "
+                                 "rolling(...) output as is instead of dropping its first NaNs")
+        result.append(np.ascontiguousarray(arr, dtype=np.float64))
+    return result
+
+
+def output_names(name: str | Sequence[str] | None, func: Callable[..., Any], k: int, labels: list[Any] | None
+                 ) -> list[str]:
+    """The names of an indicator's ``k`` outputs: ``name`` (a str for one output; a
+    prefix or a list of ``k`` names for several), else the function's name."""
+    if name is not None and not isinstance(name, str):
+        names = list(name)
+        if len(names) != k or not all(isinstance(x, str) and x for x in names):
+            raise IndicatorError(f"`name`={name!r}: give one name per output ({k}) as text, or one prefix")
+        return names
+    base = name or getattr(func, "__name__", None) or "indicator"
+    if base == "<lambda>":
+        raise IndicatorError("a lambda has no name to read the indicator by: pass name='...'")
+    if k == 1:
+        return [base]
+    suffixes = [str(x) for x in labels] if labels and len(labels) == k else [str(j) for j in range(k)]
+    return [f"{base}_{s}" for s in suffixes]
+
+
+def first_difference(full: np.ndarray, part: np.ndarray) -> int | None:
+    """Index of the first value of ``part`` that differs from ``full`` (NaN equals NaN;
+    a relative tolerance of 1e-9 for the float noise of recomputation), or None."""
+    head = full[: len(part)]
+    same = np.isclose(head, part, rtol=1e-9, atol=0.0, equal_nan=True)
+    if same.all():
+        return None
+    return int(np.argmin(same))
+
+
+def check_lookahead(specs: list[IndicatorSpec], data_columns: Callable[[Asset, Any], np.ndarray],
+                    cuts: list[int], label_of: Callable[[int], str]) -> None:
+    """Recompute each indicator on the bars up to each cut and compare with its values.
+
+    ``data_columns(asset, input)`` gives the input column (a field, an indicator's full
+    values, or a given array) of an asset over every bar. Raises
+    :class:`LookAheadError` at the first indicator whose values change."""
+    for spec in specs:
+        if spec.output:  # (one computation checks every output)
+            continue
+        for asset in spec.columns:
+            full_inputs = [data_columns(asset, x) for x in spec.inputs]
+            for cut in cuts:
+                prefix = [np.asarray(x)[: cut + 1] for x in full_inputs]
+                what = f"indicator {spec.name!r} of {asset}"
+                parts = compute(spec.func, prefix, spec.kwargs, what, cut + 1)
+                outputs = spec_outputs(specs, spec)
+                for out_spec, part in zip(outputs, parts):
+                    bad = first_difference(out_spec.columns[asset], part)
+                    if bad is not None:
+                        raise LookAheadError(
+                            f"indicator {out_spec.name!r} of {asset} looks ahead: its value at {label_of(bad)} (bar "
+                            f"{bad}) is {out_spec.columns[asset][bad]:g} with all the bars but {part[bad]:g} when the "
+                            f"bars after {label_of(cut)} are removed; a value at a bar must depend only on bars up to "
+                            "it (no centred windows, no shift(-k)). Fix the function, or compute it on the past only."
+                        )
+    return None
+
+
+def spec_outputs(specs: list[IndicatorSpec], first: IndicatorSpec) -> list[IndicatorSpec]:
+    """The specs of every output made by the same call as ``first``."""
+    start = specs.index(first)
+    return specs[start:start + first.outputs]

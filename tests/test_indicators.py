@@ -1,0 +1,203 @@
+"""Indicators declared once in ``initialize`` (``self.indicator`` / ``api.indicator``):
+values, reads (``data.current``, ``data.history``, the handle), several outputs and
+assets, errors at ``initialize`` time, and the look-ahead check."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import bars
+
+from rustybt_nb import Backtest, TradingAlgorithm, run_algorithm
+from rustybt_nb.data import from_frames
+from rustybt_nb.errors import IndicatorError, LookAheadError
+
+CLOSES = [100.0, 102, 101, 105, 107, 106, 110, 108, 111, 115, 117, 114]
+
+
+@pytest.fixture(scope="module")
+def store():
+    return bars([(c, c + 2, c - 2, c) for c in CLOSES])
+
+
+def sma(values, n):
+    return pd.Series(values).rolling(n).mean().to_numpy()
+
+
+def bands(values, n, k=2.0):
+    s = pd.Series(values)
+    mid = s.rolling(n).mean()
+    sd = s.rolling(n).std(ddof=0)
+    return pd.DataFrame({"lower": mid - k * sd, "mid": mid, "upper": mid + k * sd})
+
+
+class Reader(TradingAlgorithm):
+    """Declares sma(3) and reads it every way there is."""
+
+    params = {"n": 3}
+
+    def initialize(self, context):
+        context.asset = self.symbol("X")
+        context.rows = []
+        self.fast = self.indicator(sma, "close", n=self.params.n)
+
+    def handle_data(self, context, data):
+        a = context.asset
+        window = data.history(a, "sma", 2, "1d")
+        context.rows.append((data.current(a, "sma"), self.fast[-1], self.fast[-2], float(self.fast),
+                             window.tolist()))
+
+    def analyze(self, context, results):
+        self.rows = context.rows
+
+
+def test_values_match_the_function_and_every_read_agrees(store):
+    algo = Reader()
+    run_algorithm(algo, data=store)
+    want = sma(np.array(CLOSES), 3)
+    for i, (current, now, before, as_float, window) in enumerate(algo.rows):
+        same = (lambda x, y: (math.isnan(x) and math.isnan(y)) or x == y)
+        assert same(current, want[i]) and same(now, want[i]) and same(as_float, want[i])
+        assert same(before, want[i - 1] if i else math.nan)
+        assert len(window) == min(i + 1, 2) and same(window[-1], want[i])
+
+
+def test_parameters_change_the_indicator_per_run(store):
+    seen = {}
+
+    class Keep(Reader):
+        def analyze(self, context, results):
+            seen[self.params.n] = [r[0] for r in context.rows]
+
+    bt = Backtest(Keep, data=store)
+    for n in (2, 4):
+        bt.run(n=n)
+        assert seen[n][n - 1] == pytest.approx(np.mean(CLOSES[:n])) and math.isnan(seen[n][n - 2])
+    assert bt.run(n=3).metrics is not None  # (the store keeps no field of a finished run)
+    assert "sma" not in bt.store.fields
+
+
+def test_several_outputs_and_assets_and_the_free_function():
+    index = pd.bdate_range("2024-01-01", periods=12)
+    frames = {s: pd.DataFrame({"close": np.array(CLOSES) * m}, index=index) for s, m in (("A", 1.0), ("B", 2.0))}
+    store = from_frames(frames)
+    out = {}
+
+    def initialize(context):
+        from rustybt_nb.api import indicator
+
+        context.bb = indicator(bands, "close", n=4, name="bb")
+        context.lower_sma = indicator(sma, context.bb[0], n=2, asset="B")
+
+    def handle_data(context, data):
+        out.setdefault("rows", []).append((data.current(["A", "B"], "bb_upper").tolist(), context.bb[1]["B", -1],
+                                           data.current("A", "sma"), data.current("B", "sma")))
+
+    run_algorithm(initialize=initialize, handle_data=handle_data, data=store)
+    want = {s: bands(f["close"].to_numpy(), 4) for s, f in frames.items()}
+    last = out["rows"][-1]
+    assert last[0] == pytest.approx([want["A"]["upper"].iloc[-1], want["B"]["upper"].iloc[-1]])
+    assert last[1] == pytest.approx(want["B"]["mid"].iloc[-1])
+    assert math.isnan(last[2])  # computed for B only: A reads NaN
+    assert last[3] == pytest.approx(want["B"]["lower"].iloc[-2:].mean())
+
+
+@pytest.mark.parametrize("func, kwargs, message", [
+    (lambda c: c[:-1], {"name": "short"}, "returned 11 values for 12 bars"),
+    (lambda c: np.array(["x"] * len(c)), {"name": "text"}, "must be numbers"),
+    (lambda c: None, {"name": "nothing"}, "must return an array"),
+    (lambda c: c * 2, {}, "a lambda has no name"),
+    (sma, {"name": "close", "n": 2}, "is taken"),
+    (lambda c: 1 / 0, {"name": "boom"}, "raised ZeroDivisionError"),
+])
+def test_bad_indicators_are_refused_at_initialize(store, func, kwargs, message):
+    class Bad(TradingAlgorithm):
+        def initialize(self, context):
+            self.indicator(func, "close", **kwargs)
+
+        def handle_data(self, context, data):
+            pass
+
+    with pytest.raises(IndicatorError, match=message):
+        run_algorithm(Bad, data=store)
+
+
+def test_bad_inputs_and_late_declarations_are_refused(store):
+    class UnknownField(TradingAlgorithm):
+        def initialize(self, context):
+            self.indicator(sma, "clsoe", n=2)
+
+    with pytest.raises(IndicatorError, match=r"'clsoe' is not a field.*close"):
+        run_algorithm(UnknownField, data=store, handle_data=None)
+
+    class Late(TradingAlgorithm):
+        def handle_data(self, context, data):
+            self.indicator(sma, "close", n=2)
+
+    with pytest.raises(IndicatorError, match="in initialize"):
+        run_algorithm(Late, data=store)
+
+    class Offset(Reader):
+        def handle_data(self, context, data):
+            self.fast[0]
+
+    with pytest.raises(IndexError, match="negative bar offset"):
+        run_algorithm(Offset, data=store)
+
+
+def centred(values, n=3):
+    return pd.Series(values).rolling(n, center=True).mean().to_numpy()
+
+
+def peek(values):
+    return pd.Series(values).shift(-1).to_numpy()
+
+
+def ewm(values, span=5):
+    return pd.Series(values).ewm(span=span).mean().to_numpy()
+
+
+def cumulative_max(values):
+    return np.maximum.accumulate(values)
+
+
+@pytest.mark.parametrize("func, looks_ahead", [(centred, True), (peek, True), (sma, False), (ewm, False),
+                                               (cumulative_max, False)])
+def test_the_lookahead_check_catches_future_values_and_passes_causal_ones(func, looks_ahead):
+    closes = 100 + np.cumsum(np.random.default_rng(7).standard_normal(300))
+    store = bars([(c, c + 1, c - 1, c) for c in closes])
+
+    class Uses(TradingAlgorithm):
+        def initialize(self, context):
+            self.indicator(func, "close", **({"n": 5} if func is sma else {}))
+
+        def handle_data(self, context, data):
+            pass
+
+    if looks_ahead:
+        with pytest.raises(LookAheadError, match=f"indicator '{func.__name__}' of X looks ahead: its value at"):
+            run_algorithm(Uses, data=store, check_lookahead=True)
+    else:
+        run_algorithm(Uses, data=store, check_lookahead=True)
+    run_algorithm(Uses, data=store)  # off by default: nothing is checked
+
+
+def test_lookahead_check_reports_the_first_bar_that_changes():
+    closes = 100 + np.arange(200.0)
+    store = bars([(c, c + 1, c - 1, c) for c in closes])
+
+    class Peeks(TradingAlgorithm):
+        def initialize(self, context):
+            self.indicator(peek, "close")
+
+        def handle_data(self, context, data):
+            pass
+
+    with pytest.raises(LookAheadError) as info:
+        run_algorithm(Peeks, data=store, check_lookahead=True)
+    cut = int(199 * 0.1)  # the first cut point: its last bar is the first value that changes
+    assert f"(bar {cut})" in str(info.value)
+    assert str(store.index[cut]) in str(info.value)
