@@ -753,7 +753,7 @@ class TradingAlgorithm:
         sim.add_scheduled(func, bars)
 
     def indicator(self, func: Any, *inputs: Any, name: str | Sequence[str] | None = None, asset: Any = None,
-                  **kwargs: Any) -> Any:
+                  plot: str | None = None, **kwargs: Any) -> Any:
         """Declare an indicator (call it in ``initialize``): ``func(*arrays, **kwargs)``
         runs once over the whole bar history of each asset (``asset``: one, a list, or
         None for every asset of the data), with one float array per input (a field name
@@ -762,8 +762,10 @@ class TradingAlgorithm:
         read with ``data.current(asset, name)`` / ``data.history(asset, name, n, f)``, or
         from the returned handle: ``ind[-1]`` now, ``ind[-2]`` a bar before. ``name``
         defaults to the function's name (a prefix for several outputs, or one name per
-        output). See :mod:`rustybt_nb.indicators` (and ``check_lookahead``)."""
-        return self._sim_required().add_indicator(func, inputs, name, asset, kwargs)
+        output); ``plot`` how ``result.plot()`` draws it ('overlay', 'panel', 'none'; None:
+        on the price when its values are in the price's range). See
+        :mod:`rustybt_nb.indicators` (and ``check_lookahead``)."""
+        return self._sim_required().add_indicator(func, inputs, name, asset, kwargs, plot)
 
     def set_slippage(self, us_equities: SlippageModel | None = None, us_futures: Any = None, **kw: Any) -> None:
         """Set the slippage model (only in ``initialize``)."""

@@ -13,6 +13,11 @@ strategy then reads it at the cost of a plain field read: ``data.current(asset, 
 ``data.history(asset, name, n, ...)``, or the returned :class:`Indicator` handle
 (``ind[-1]`` is the value at the current bar, ``ind[-2]`` the one before).
 
+``plot=`` says how ``result.plot()`` draws it: ``'overlay'`` on the price, ``'panel'``
+in a row of its own below, ``'none'`` not at all, or None (default): on the price when
+every value lies within half the lowest low and twice the highest high of the asset over
+the run (averages, bands, trailing levels), else in the row below (oscillators).
+
 Assumption the engine cannot see: a value at bar t depends only on bars up to t. A
 function that looks ahead (a centred window, ``shift(-1)``) would leak the future into
 the backtest; ``check_lookahead=True`` (a ``Backtest`` / ``run_algorithm`` setting)
@@ -81,12 +86,37 @@ class Indicator:
 class IndicatorSpec:
     """How one output of an indicator was made (for the look-ahead check and the views)."""
 
-    __slots__ = ("func", "inputs", "kwargs", "name", "output", "outputs", "columns")
+    __slots__ = ("columns", "func", "inputs", "kwargs", "name", "output", "outputs", "plot")
 
     def __init__(self, name: str, func: Callable[..., Any], inputs: tuple[Any, ...], kwargs: dict[str, Any],
-                 output: int, outputs: int, columns: dict[Asset, np.ndarray]) -> None:
+                 output: int, outputs: int, columns: dict[Asset, np.ndarray], plot: str = "auto") -> None:
         self.name, self.func, self.inputs, self.kwargs = name, func, inputs, kwargs
-        self.output, self.outputs, self.columns = output, outputs, columns
+        self.output, self.outputs, self.columns, self.plot = output, outputs, columns, plot
+
+
+PLOT_CHOICES = ("auto", "overlay", "panel", "none")
+
+
+def checked_plot(plot: Any) -> str:
+    """The ``plot=`` of ``indicator()``: how ``result.plot()`` draws it."""
+    if plot is None:
+        return "auto"
+    if plot is False:
+        return "none"
+    if plot not in PLOT_CHOICES:
+        raise IndicatorError(f"`plot`={plot!r}: use 'overlay' (on the price), 'panel' (a row of its own), "
+                             "'none' (not drawn) or None (overlay when its values are in the price's range)")
+    return plot
+
+
+def overlays_price(values: np.ndarray, low: float, high: float) -> bool:
+    """The automatic choice: an indicator goes on the price panel when every finite value
+    lies within half the lowest low and twice the highest high of its asset over the run
+    (moving averages, bands, stops), else on a panel of its own (oscillators, volumes)."""
+    finite = values[np.isfinite(values)]
+    if not len(finite) or not (high == high and low == low):
+        return False
+    return bool(finite.min() >= 0.5 * low and finite.max() <= 2.0 * high)
 
 
 def compute(func: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict[str, Any], what: str,

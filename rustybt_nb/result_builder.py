@@ -278,12 +278,44 @@ def _build_result(sim: Simulation, wall: float) -> BacktestResult:
     # run (Simulation.run closes it), and the slice keeps even a stray event out of the result.
     tz_index, labels = store.index, span.labels
     order_list, log, n_events = list(book.orders.values()), book.log, len(book.log)
+    indicator_specs = list(sim.indicators)
     return BacktestResult(
         perf, lambda: _orders_frame(order_list, tz_index),
         lambda: _events_frame(log if len(log) == n_events else log[:n_events], tz_index),
         lambda: _fills_frame(fill_data, tz_index), lambda: _positions_frame(held_parts, labels),
-        trades, _logs(sim, [leverage] if leverage is not None else ()), metrics, dict(sim.settings), run_info,
-        prices=lambda: _price_frame(store, lo, max(hi, lo - 1)))
+        trades, _logs(sim, [leverage] if leverage is not None else ()), metrics, _settings(sim), run_info,
+        prices=lambda: _price_frame(store, lo, max(hi, lo - 1)),
+        indicators=lambda: _indicator_frame(store, indicator_specs, lo, max(hi, lo - 1)))
+
+
+def _settings(sim: Simulation) -> dict[str, Any]:
+    """The run's settings, with its indicators (name -> assets and how they are plotted)."""
+    settings = dict(sim.settings)
+    if sim.indicators:
+        settings["indicators"] = {spec.name: {"assets": [str(a) for a in spec.columns], "plot": spec.plot}
+                                  for spec in sim.indicators}
+    return settings
+
+
+def _indicator_frame(store: Any, specs: list[Any], lo: int, hi: int) -> pd.DataFrame:
+    """The run's indicators over its bars, in the long format of ``prices``: a row per bar
+    and asset with any indicator (dt, bar, asset, then a column per indicator; NaN where
+    an indicator is not computed for the asset)."""
+    columns = ["dt", "bar", "asset", *[spec.name for spec in specs]]
+    assets = [a for a in store.assets if any(a in spec.columns for spec in specs)]
+    if not specs or not assets or hi < lo:
+        return empty_frame(columns, {"bar": np.int64, **{spec.name: float for spec in specs}})
+    bars = np.arange(lo, hi + 1, dtype=np.int64)
+    parts = []
+    for a in assets:
+        part = pd.DataFrame({"bar": bars, "asset": [a.symbol] * len(bars)})
+        for spec in specs:
+            column = spec.columns.get(a)
+            part[spec.name] = column[lo:hi + 1] if column is not None else np.nan
+        part.insert(0, "dt", _bar_times(store.index, bars))
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return out.sort_values(["bar", "asset"], kind="stable").reset_index(drop=True) if len(parts) > 1 else out
 
 
 def _leverage_warning(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: np.ndarray,

@@ -4,8 +4,9 @@ Frames: ``perf`` (one row per session: portfolio_value, returns, pnl, cash,
 positions_value, then recorded values carried forward), ``orders`` (one row per order),
 ``order_events`` (the event log: every status change with its reason), ``fills``,
 ``positions`` (per session and asset held), ``trades`` (round trips; ``is_open`` marks
-those still open at the end, valued at the last price), ``logs``; and ``metrics`` (a
-Series). ``save(path)`` writes a folder of Parquet files plus ``meta.json`` (no pickle)
+those still open at the end, valued at the last price), ``logs``, ``prices`` and
+``indicators`` (the simulated bars and the run's indicators, long format); and
+``metrics`` (a Series). ``save(path)`` writes a folder of Parquet files plus ``meta.json`` (no pickle)
 and ``BacktestResult.load(path)`` reads it back equal (``equals``; every frame with its
 dtypes). Two saves of two identical runs are the same bytes, file by file: the wall-clock
 figures of ``run_info`` (``wall_seconds``, ``bars_per_second``) describe how fast the
@@ -47,7 +48,9 @@ import pandas as pd
 from .finance.order import OrderEvent
 from .formatting import TEXT, describe_order, number, order_description, percent, time_text
 
-FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs", "prices")
+FRAMES = ("perf", "orders", "order_events", "fills", "positions", "trades", "logs", "prices", "indicators")
+#: frames a result saved by an earlier version may lack (read as empty)
+OPTIONAL_FRAMES = ("indicators",)
 PERF_COLUMNS = ["portfolio_value", "returns", "pnl", "cash", "positions_value"]
 EVENT_COLUMNS = list(OrderEvent._fields)
 ORDER_COLUMNS = ["id", "asset", "style", "amount", "filled", "limit", "stop", "status", "reason", "created",
@@ -112,6 +115,10 @@ def _no_prices() -> pd.DataFrame:
                                        "volume": float})
 
 
+def _no_indicators() -> pd.DataFrame:
+    return empty_frame(("dt", "bar", "asset"), {"bar": np.int64})
+
+
 class BacktestResult:
     """The outcome of one backtest (see the module docstring). Any of ``orders``,
     ``order_events``, ``fills``, ``positions`` and ``prices`` may be passed as a builder
@@ -122,10 +129,13 @@ class BacktestResult:
     fills = _Deferred("One row per fill: quantity, price, commission, and the position and cash after it.")
     positions = _Deferred("One row per session end and asset held: amount, cost basis, price, market value.")
     prices = _Deferred("The simulated bars of every asset (long format: dt, bar, asset, OHLCV), for charts.")
+    indicators = _Deferred("The run's indicators over its bars (long format: dt, bar, asset, a column per "
+                           "indicator).")
 
     def __init__(self, perf: pd.DataFrame, orders: Frame, order_events: Frame, fills: Frame,
                  positions: Frame, trades: pd.DataFrame, logs: pd.DataFrame, metrics: pd.Series,
-                 settings: dict[str, Any], run_info: dict[str, Any], prices: Frame | None = None) -> None:
+                 settings: dict[str, Any], run_info: dict[str, Any], prices: Frame | None = None,
+                 indicators: Frame | None = None) -> None:
         self.perf = perf
         self.orders = orders
         self.order_events = order_events
@@ -137,6 +147,7 @@ class BacktestResult:
         self.settings = settings
         self.run_info = run_info
         self.prices = prices if prices is not None else _no_prices
+        self.indicators = indicators if indicators is not None else _no_indicators
 
     # ---------------------------------------------------------------- views
     @property
@@ -362,16 +373,20 @@ class BacktestResult:
                 "finish leaves none); fix: save the result again")
         meta = _read_meta(meta_file)
         names = (*FRAMES, "metrics")
-        missing = [f"{name}.parquet" for name in names if not (folder / f"{name}.parquet").is_file()]
+        missing = [f"{name}.parquet" for name in names
+                   if name not in OPTIONAL_FRAMES and not (folder / f"{name}.parquet").is_file()]
         if missing:
             raise FileNotFoundError(
                 f"the saved result in {str(folder)!r} lacks {', '.join(missing)} (files were removed or the "
                 "folder was copied in part); fix: copy the whole folder, or save the result again")
-        frames = {name: _read_frame(folder / f"{name}.parquet") for name in names}
+        frames = {name: _read_frame(folder / f"{name}.parquet") for name in names
+                  if name not in OPTIONAL_FRAMES or (folder / f"{name}.parquet").is_file()}
         for name, kept in meta.get("dtypes", {}).items():
             if name in frames:
                 frames[name] = _restore_dtypes(frames[name], kept)
         for name, cols in meta.get("json_columns", {}).items():
+            if name not in frames:
+                continue
             try:
                 frames[name] = _decode_objects(frames[name], cols)
             except (KeyError, TypeError, ValueError) as exc:  # (json.JSONDecodeError is a ValueError)

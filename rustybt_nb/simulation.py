@@ -212,17 +212,18 @@ class Simulation:
         self._sched_dirty = True
         self.book.skip_to = 0
 
-    def add_indicator(self, func: Any, inputs: tuple[Any, ...], name: Any, asset: Any, kwargs: dict[str, Any]
-                      ) -> Any:
+    def add_indicator(self, func: Any, inputs: tuple[Any, ...], name: Any, asset: Any, kwargs: dict[str, Any],
+                      plot: Any = None) -> Any:
         """Compute an indicator over every bar of its asset(s) and make each output a
         field of this run (see :mod:`rustybt_nb.indicators`); its handle(s)."""
-        from .indicators import Indicator, IndicatorSpec, output_names, split_outputs
+        from .indicators import Indicator, IndicatorSpec, checked_plot, output_names, split_outputs
 
         if self._phase != "setup":
             raise IndicatorError("indicator() is called in initialize: the values are computed once, before the "
                                  "first bar")
         if not callable(func):
             raise IndicatorError(f"`func` must be a function of arrays (e.g. an SMA), got {func!r}")
+        plot = checked_plot(plot)
         assets = self._indicator_assets(asset)
         n = len(self.store.index)
         label = name if isinstance(name, str) else getattr(func, "__name__", "indicator")
@@ -244,7 +245,7 @@ class Simulation:
         for j, out_name in enumerate(names):
             columns = {a: outputs[m][j] for m, a in enumerate(assets)}
             self.data.add_field(out_name, columns)
-            self.indicators.append(IndicatorSpec(out_name, func, inputs, kwargs, j, k, columns))
+            self.indicators.append(IndicatorSpec(out_name, func, inputs, kwargs, j, k, columns, plot))
             handles.append(Indicator(out_name, columns, self.data))
         return handles[0] if k == 1 else tuple(handles)
 

@@ -201,3 +201,53 @@ def test_lookahead_check_reports_the_first_bar_that_changes():
     cut = int(199 * 0.1)  # the first cut point: its last bar is the first value that changes
     assert f"(bar {cut})" in str(info.value)
     assert str(store.index[cut]) in str(info.value)
+
+
+def momentum(close, n=3):
+    """Change over n bars: values around 0, far below the price, drawn in a row of its own by default."""
+    return pd.Series(close).diff(n).to_numpy()
+
+
+class Drawn(TradingAlgorithm):
+    def initialize(self, context):
+        self.indicator(sma, "close", n=3)
+        self.indicator(momentum, "close")
+        self.indicator(sma, "close", n=2, name="hidden", plot="none")
+        self.indicator(momentum, "close", name="forced", plot="overlay")
+
+    def handle_data(self, context, data):
+        if data.current("X", "sma") > 0 and not context.portfolio.positions["X"].amount:
+            self.order("X", 1)
+
+
+def test_indicators_frame_settings_plot_and_save_load(store, tmp_path):
+    result = run_algorithm(Drawn, data=store)
+    frame = result.indicators
+    assert list(frame.columns) == ["dt", "bar", "asset", "sma", "momentum", "hidden", "forced"]
+    assert len(frame) == len(CLOSES) and set(frame["asset"]) == {"X"}
+    np.testing.assert_allclose(frame["sma"].to_numpy(), sma(np.array(CLOSES), 3), equal_nan=True)
+    assert result.settings["indicators"]["hidden"] == {"assets": ["X"], "plot": "none"}
+    assert result.settings["indicators"]["sma"]["plot"] == "auto"
+
+    fig = result.plot()
+    rows = {t.name: t.yaxis for t in fig.data if t.name in ("sma", "momentum", "hidden", "forced", "X close")}
+    assert "hidden" not in rows
+    assert rows["sma"] == rows["X close"] == rows["forced"]  # on the price (by range / as asked)
+    assert rows["momentum"] not in (rows["X close"], "y", "y2")  # an oscillator: a row of its own
+
+    pytest.importorskip("pyarrow")
+    loaded = type(result).load(result.save(tmp_path / "saved"))
+    assert loaded.equals(result)
+    pd.testing.assert_frame_equal(loaded.indicators, frame)
+
+
+def test_a_run_without_indicators_has_an_empty_frame_and_loads_old_saves(store, tmp_path):
+    pytest.importorskip("pyarrow")
+    result = run_algorithm(Reader, data=store)
+    assert "indicators" in result.settings
+    plain = run_algorithm(initialize=lambda c: None, handle_data=lambda c, d: None, data=store)
+    assert list(plain.indicators.columns) == ["dt", "bar", "asset"] and not len(plain.indicators)
+    assert "indicators" not in plain.settings
+    folder = plain.save(tmp_path / "old")
+    (folder / "indicators.parquet").unlink()  # as a result saved before indicators existed
+    assert type(plain).load(folder).equals(plain)

@@ -157,8 +157,9 @@ def test_two_identical_runs_save_identical_bytes(tmp_path):
     first = run_algorithm(Busy, data="AAPL", start="2012-01-03", end="2012-06-29")
     second = run_algorithm(Busy, data="AAPL", start="2012-01-03", end="2012-06-29")
     a, b = _files(first.save(tmp_path / "a")), _files(second.save(tmp_path / "b"))
-    assert list(a) == ["fills.parquet", "logs.parquet", "meta.json", "metrics.parquet", "order_events.parquet",
-                       "orders.parquet", "perf.parquet", "positions.parquet", "prices.parquet", "trades.parquet"]
+    assert list(a) == ["fills.parquet", "indicators.parquet", "logs.parquet", "meta.json", "metrics.parquet",
+                       "order_events.parquet", "orders.parquet", "perf.parquet", "positions.parquet", "prices.parquet",
+                       "trades.parquet"]
     assert [name for name in a if a[name] != b[name]] == []
 
 

@@ -24,6 +24,7 @@ from .style import (
     DRAWDOWN_COLOR,
     EQUITY_COLOR,
     HOVER_WIDTH,
+    INDICATOR_COLORS,
     PRICE_COLOR,
     SELL_COLOR,
     apply_layout,
@@ -49,7 +50,10 @@ def plot_result(result: Any, asset: Any = None, height: int | None = None, title
        sized by the absolute quantity; hovering a fill shows the order id, its style and
        role, ``qty @ price`` and the fill's reason.
 
-    When the run traded nothing and has no prices, the third row is left out.
+    When the run traded nothing and has no prices, the third row is left out. The run's
+    indicators of ``asset`` are drawn on its price (``plot='overlay'``, or by default when
+    their values lie in the price's range) or in a fourth row (``'panel'``, or by default
+    otherwise); ``plot='none'`` leaves one out.
     """
     go = require_plotly()
     make_subplots = require_subplots()
@@ -60,9 +64,10 @@ def plot_result(result: Any, asset: Any = None, height: int | None = None, title
     else:
         prices = prices.iloc[:0]
     with_price = symbol is not None and (len(prices) > 0 or len(result.fills) > 0)
-    rows = 3 if with_price else 2
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.42, 0.2, 0.38][:rows] if with_price else [0.65, 0.35],
+    overlays, panels = _indicator_lines(result, symbol, prices) if with_price else ([], [])
+    rows = (4 if panels else 3) if with_price else 2
+    heights = ([0.36, 0.16, 0.32, 0.16] if panels else [0.42, 0.2, 0.38]) if with_price else [0.65, 0.35]
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=heights,
                         subplot_titles=None)
 
     perf = result.perf
@@ -86,15 +91,52 @@ def plot_result(result: Any, asset: Any = None, height: int | None = None, title
         fig.add_trace(cls(x=px, y=close, mode="lines", name=f"{escape(symbol)} close",
                           line={"color": PRICE_COLOR, "width": 1.2},
                           hovertemplate="%{y:,.4~f}<extra>" + escape(symbol) + " close</extra>"), row=3, col=1)
+        for row, lines in ((3, overlays), (4, panels)):
+            for name, x, y, color in lines:
+                fig.add_trace(scatter_class(go, len(y))(
+                    x=x, y=y, mode="lines", name=escape(name), line={"color": color, "width": 1.1},
+                    hovertemplate="%{y:,.4~f}<extra>" + escape(name) + "</extra>"), row=row, col=1)
         for trace in _fill_traces(go, result, symbol):
             fig.add_trace(trace, row=3, col=1)
         fig.update_yaxes(title_text=f"{escape(symbol)} price", row=3, col=1)
+        if panels:
+            fig.update_yaxes(title_text="indicators", row=4, col=1)
 
     fig.update_xaxes(showspikes=True, spikemode="across", spikethickness=1, spikecolor="#999999",
                      spikedash="dot")
     fig.update_xaxes(title_text=_axis_title(x_perf, result), row=rows, col=1)
     return apply_layout(fig, title=title if title is not None else _title(result, symbol),
                         height=height or (720 if with_price else 520), hovermode="x")
+
+
+def _indicator_lines(result: Any, symbol: str, prices: pd.DataFrame
+                     ) -> tuple[list[tuple[str, Any, Any, str]], list[tuple[str, Any, Any, str]]]:
+    """The indicators of ``symbol`` to draw: (on the price, in a row below), each as
+    (name, x, y, color), placed by their ``plot=`` setting (see :mod:`rustybt_nb.indicators`)."""
+    from ..indicators import overlays_price
+
+    declared = (result.settings or {}).get("indicators") or {}
+    if not declared:
+        return [], []
+    frame = result.indicators
+    frame = frame[frame["asset"] == symbol] if len(frame) else frame
+    if not len(frame):
+        return [], []
+    low = float(np.nanmin(prices["low"].to_numpy(dtype=float))) if len(prices) else float("nan")
+    high = float(np.nanmax(prices["high"].to_numpy(dtype=float))) if len(prices) else float("nan")
+    times = naive_times(frame["dt"])
+    overlays, panels = [], []
+    for k, (name, info) in enumerate(declared.items()):
+        if name not in frame or info.get("plot") == "none":
+            continue
+        values = frame[name].to_numpy(dtype=float)
+        if not np.isfinite(values).any():
+            continue
+        mode = info.get("plot", "auto")
+        on_price = mode == "overlay" or (mode == "auto" and overlays_price(values, low, high))
+        x, y = envelope(times, values)
+        (overlays if on_price else panels).append((name, x, y, INDICATOR_COLORS[k % len(INDICATOR_COLORS)]))
+    return overlays, panels
 
 
 def _fill_traces(go: Any, result: Any, symbol: str) -> list[Any]:

@@ -75,6 +75,7 @@ PRICE_COLOR = "#444444"
 TRAIL_COLOR = "#e377c2"
 LINK_COLOR = "#8c8c8c"
 OCO_COLOR = "#b8860b"
+INDICATOR_COLORS = ("#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#bcbd22", "#7f7f7f")  # one per indicator, in order
 
 #: Colour of a working order's price level by its role.
 LEVEL_COLORS: dict[str, str] = {
