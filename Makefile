@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-user bench-tweak bench-sweep clean
+.PHONY: setup lab demo test check lint unit binder-check notebooks images pins bench bench-quick bench-user bench-indicators bench-tweak bench-sweep clean
 
 # The versions Binder pins are the versions tested: binder/requirements.txt is used as constraints.
 $(VENV)/.installed: pyproject.toml binder/requirements.txt
@@ -59,6 +59,10 @@ bench-quick: $(VENV)/.bench
 # cost of each strategy API call.
 bench-user: $(VENV)/.bench
 	$(PY) benchmarks/bench_user.py
+
+# Indicators declared once vs data.history in a 10x10 sweep, against backtesting.py's optimize and vectorbt.
+bench-indicators: $(VENV)/.bench
+	$(PY) benchmarks/bench_indicators.py
 
 # The tweak panel's latency (set() -> figures updated), 1 and 10 years of daily AAPL; needs only the notebook extras.
 bench-tweak: setup
