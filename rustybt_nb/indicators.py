@@ -213,13 +213,18 @@ def check_lookahead(specs: list[IndicatorSpec], data_columns: Callable[[Asset, A
                 for out_spec, part in zip(outputs, parts):
                     bad = first_difference(out_spec.columns[asset], part)
                     if bad is not None:
+                        full, cut_value = out_spec.columns[asset][bad], part[bad]
                         raise LookAheadError(
                             f"indicator {out_spec.name!r} of {asset} looks ahead: its value at {label_of(bad)} (bar "
-                            f"{bad}) is {out_spec.columns[asset][bad]:g} with all the bars but {part[bad]:g} when the "
+                            f"{bad}) is {_shown(full)} with all the bars but {_shown(cut_value)} when the "
                             f"bars after {label_of(cut)} are removed; a value at a bar must depend only on bars up to "
                             "it (no centred windows, no shift(-k)). Fix the function, or compute it on the past only."
                         )
     return None
+
+
+def _shown(value: float) -> str:
+    return "NaN" if value != value else f"{value:g}"
 
 
 def spec_outputs(specs: list[IndicatorSpec], first: IndicatorSpec) -> list[IndicatorSpec]:

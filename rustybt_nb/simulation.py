@@ -296,7 +296,12 @@ class Simulation:
         def column(asset: Any, x: Any) -> np.ndarray:
             return self._indicator_input(asset, x, 0, "")
 
-        check_lookahead(self.indicators, column, cuts, lambda i: str(index[i]))
+        def label(i: int) -> str:  # (a date for daily bars, the exchange's time for minute bars)
+            if self.store.frequency == "daily":
+                return str(index[i].date())
+            return str(index[i].tz_convert(self.store.tz)) if index.tz is not None else str(index[i])
+
+        check_lookahead(self.indicators, column, cuts, label)
 
     def set_model(self, kind: str, model: Any) -> None:
         if self._phase != "setup":

@@ -200,7 +200,8 @@ def test_lookahead_check_reports_the_first_bar_that_changes():
         run_algorithm(Peeks, data=store, check_lookahead=True)
     cut = int(199 * 0.1)  # the first cut point: its last bar is the first value that changes
     assert f"(bar {cut})" in str(info.value)
-    assert str(store.index[cut]) in str(info.value)
+    assert f"its value at {store.index[cut].date()} " in str(info.value)  # (a date: daily bars)
+    assert "but NaN when the bars after" in str(info.value)
 
 
 def momentum(close, n=3):
