@@ -587,11 +587,12 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ================================================================================ orchestration
-def spawn(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run a worker in a fresh interpreter; its result, or {'error': ...}."""
+def spawn(spec: dict[str, Any], script: Path | None = None) -> dict[str, Any]:
+    """Run a worker (``script --worker SPEC OUT``, this file by default) in a fresh
+    interpreter; its result, or {'error': ...}."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec), str(out)]
+        cmd = [sys.executable, str((script or Path(__file__)).resolve()), "--worker", json.dumps(spec), str(out)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -40,9 +40,7 @@ import argparse
 import gc
 import json
 import math
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -70,7 +68,6 @@ RATIO_TARGETS = {"S1u": 50.0, "S2u": 50.0, "S3u": 50.0, "S4": 30.0}
 CALL_TARGET_NS = 150.0
 HISTORY_TARGET_NS = 3000.0
 ORDER_TARGET_NS = 5000.0
-WORKER_TIMEOUT = 3600
 
 
 # ================================================================================ data
@@ -109,10 +106,6 @@ def make_universe(n_assets: int = UNIVERSE, sessions: Any = None, n_bars: int | 
     return out
 
 
-def cross(pf: float, ps: float, f: float, s: float) -> tuple[bool, bool]:
-    return (pf <= ps and f > s), (pf >= ps and f < s)
-
-
 # ================================================================================ rustybt_nb
 def ours_user_strategies() -> dict[str, Any]:
     from rustybt_nb import TradingAlgorithm
@@ -129,7 +122,7 @@ def ours_user_strategies() -> dict[str, Any]:
             asset = context.asset
             fast = data.current(asset, "sma10")
             slow = data.current(asset, "sma50")
-            up, down = cross(context.prev_fast, context.prev_slow, fast, slow)
+            up, down = be.cross(context.prev_fast, context.prev_slow, fast, slow)
             context.prev_fast, context.prev_slow = fast, slow
             self.record(fast=fast, slow=slow)
             position = context.portfolio.positions[asset]
@@ -241,7 +234,7 @@ def backtrader_user_parts() -> dict[str, Any]:
         def next(self):
             d = self.data
             fast, slow = d.sma10[0], d.sma50[0]
-            up, down = cross(self.prev[0], self.prev[1], fast, slow)
+            up, down = be.cross(self.prev[0], self.prev[1], fast, slow)
             self.prev = (fast, slow)
             if self.position.size == 0:
                 if self.broker.get_orders_open():
@@ -492,17 +485,8 @@ def profile_s2u(n: int, top: int = 14) -> list[str]:
 
 # ================================================================================ orchestration
 def spawn(spec: dict[str, Any]) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec), str(out)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {WORKER_TIMEOUT} s"}
-        if proc.returncode != 0 or not out.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            return {"error": f"worker exit {proc.returncode}: " + " | ".join(tail)}
-        return json.loads(out.read_text())
+    """A worker of this script in a fresh interpreter (``bench_engine.spawn``)."""
+    return be.spawn(spec, script=Path(__file__))
 
 
 def compare_fills(a: list[list[Any]], b: list[list[Any]]) -> int | None:
