@@ -195,7 +195,8 @@ def timed_vectorbt(caps: Any, repeat: int) -> dict[str, Any] | None:
         slow = vbt.MA.run(close, slow_w, short_name="slow")
         entries = fast.ma_crossed_above(slow)
         exits = fast.ma_crossed_below(slow)
-        return vbt.Portfolio.from_signals(close, entries, exits, size=bs.SHARES, init_cash=bs.CASH, fees=0.0)
+        return vbt.Portfolio.from_signals(close, entries, exits, size=bs.SHARES, init_cash=bs.CASH, fees=0.0,
+                                          freq="1D")
 
     t0 = time.perf_counter()
     pf = run()

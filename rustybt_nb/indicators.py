@@ -46,19 +46,31 @@ class Indicator:
     bar), ``ind[asset, -1]`` when it was computed for several assets, and
     ``float(ind)`` (the current value of a one-asset indicator)."""
 
-    __slots__ = ("_columns", "_data", "_only", "assets", "name")
+    __slots__ = ("_column", "_columns", "_data", "_only", "assets", "name")
 
     def __init__(self, name: str, columns: dict[Asset, np.ndarray], data: Any) -> None:
+        from array import array
+
         self.name = name
         self.assets = list(columns)
         self._columns = columns
         self._data = data
         self._only = self.assets[0] if len(self.assets) == 1 else None
+        # one asset: its values as an array('d') plus a NaN read at index -1 (a read from
+        # before the first bar), so ind[-k] is one addition and one index
+        self._column = None
+        if self._only is not None:
+            self._column = array("d", columns[self._only].tobytes())
+            self._column.append(float("nan"))
 
     def __getitem__(self, key: Any) -> float:
-        if type(key) is int and key < 0 and self._only is not None:  # ind[-1]: the common read
+        column = self._column
+        if type(key) is int and key < 0 and column is not None:  # ind[-1]: the common read
             i = self._data._i + 1 + key
-            return float(self._columns[self._only][i]) if i >= 0 else float("nan")
+            return column[i] if i >= 0 else column[-1]
+        return self._read(key)
+
+    def _read(self, key: Any) -> float:
         if isinstance(key, tuple) and len(key) == 2:
             asset, ago = key
             column = self._columns.get(asset)

@@ -69,7 +69,15 @@ def build_metrics(sim: Simulation) -> pd.Series:
         fill_data = _fill_columns(sim)
         fill_assets = np.array(fill_data["asset"], dtype=object)
         perf, _held = _perf(sim, span, fill_data, fill_assets)
-        return _metrics(sim, span, perf, _trades(sim, span), fill_data, fill_assets)
+        return _metrics(sim, span, perf, _closed_trades_pnl(sim), fill_data, fill_assets)
+
+
+def _closed_trades_pnl(sim: Simulation) -> pd.DataFrame:
+    """What the metrics read of the trades frame (net pnl of the closed round trips),
+    without building the frame's other columns and times."""
+    k = TRADE_COLUMNS.index("net_pnl")
+    net = np.array([row[k] for row in sim.ledger.trades], dtype=float)
+    return pd.DataFrame({"net_pnl": net, "is_open": np.zeros(len(net), dtype=bool)})
 
 
 class _Span(NamedTuple):
