@@ -252,3 +252,31 @@ def test_a_run_without_indicators_has_an_empty_frame_and_loads_old_saves(store, 
     folder = plain.save(tmp_path / "old")
     (folder / "indicators.parquet").unlink()  # as a result saved before indicators existed
     assert type(plain).load(folder).equals(plain)
+
+
+def test_the_tweak_panel_draws_indicators_and_redraws_them_when_a_parameter_moves(store):
+    pytest.importorskip("ipywidgets")
+
+    class Tuned(TradingAlgorithm):
+        params = {"n": 3}
+
+        def initialize(self, context):
+            self.indicator(sma, "close", n=self.params.n)
+
+        def handle_data(self, context, data):
+            if not context.portfolio.positions["X"].amount:
+                self.order("X", 1)
+
+    panel = Backtest(Tuned, data=store).tweak()
+
+    def last_value() -> float:
+        y = next(t for t in panel.figures["equity"].data if t.name == "sma").y
+        if isinstance(y, dict):  # (plotly keeps numbers as a typed array: dtype + base64 bytes)
+            import base64
+
+            y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+        return float(np.asarray(y, dtype=float)[-1])
+
+    assert last_value() == pytest.approx(np.mean(CLOSES[-3:]))
+    panel.set(n=5)
+    assert last_value() == pytest.approx(np.mean(CLOSES[-5:]))
