@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Strategies as users write them: rustybt_nb vs backtrader, and the cost of each strategy API call.
 
-    python benchmarks/bench_user.py [--quick] [--skip-peers] [--no-micro] [--output PATH]
+    python benchmarks/bench_user.py [--quick] [--skip-peers] [--no-micro] [--no-profile] [--output PATH]
 
 Three parts, each engine/strategy/size in a fresh subprocess (as in ``bench_engine.py``):
 
@@ -509,7 +509,8 @@ def engine_implementation() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="10k daily bars, no minute run, S4 and micro as usual")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 10k daily bars, no minute run, a fifth of the per-call bars, a 100k-bar profile")
     p.add_argument("--skip-peers", action="store_true", help="rustybt_nb only")
     p.add_argument("--no-micro", action="store_true", help="skip the per-call costs")
     p.add_argument("--no-profile", action="store_true", help="skip the S2u profile")
@@ -600,10 +601,11 @@ def main(argv: list[str] | None = None) -> int:
 
     micro: dict[str, Any] = {}
     if not args.no_micro:
-        print(f"\n== Per-call costs (one call per bar; minus the same strategy without it; best of {MICRO_ROUNDS}) ==",
+        scale, rounds = (5, 3) if args.quick else (1, MICRO_ROUNDS)  # (--quick: a fifth of the bars, 3 rounds)
+        print(f"\n== Per-call costs (one call per bar; minus the same strategy without it; best of {rounds}) ==",
               flush=True)
-        micro = spawn({"kind": "micro", "bars": MICRO_BARS, "many_bars": MICRO_MANY_BARS,
-                       "daily_bars": MICRO_DAILY_BARS, "rounds": MICRO_ROUNDS})
+        micro = spawn({"kind": "micro", "bars": MICRO_BARS // scale, "many_bars": MICRO_MANY_BARS // scale,
+                       "daily_bars": MICRO_DAILY_BARS // scale, "rounds": rounds})
         if "error" in micro:
             print(f"  n/a: {micro['error']}")
         else:
@@ -620,8 +622,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{be.mark(imp['import_s'] <= 0.3)}]")
     profile: list[str] = []
     if not args.no_profile:
-        print("\n== Where S2u's time goes (cProfile, 1M minute bars) ==")
-        profile = profile_s2u(100_000 if args.quick else 1_000_000)
+        n_profile = 100_000 if args.quick else 1_000_000
+        print(f"\n== Where S2u's time goes (cProfile, {n_profile:,} minute bars) ==")
+        profile = profile_s2u(n_profile)
         print("\n".join(profile))
 
     out = Path(args.output)
