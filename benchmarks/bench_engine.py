@@ -398,25 +398,30 @@ def worker_engine(spec: dict[str, Any]) -> dict[str, Any]:
     naive, caps = peer_frames(df)
     frame = {"rustybt_nb": df, "backtrader": naive, "backtesting": caps, "backtesting_lib": caps}[engine]
     del naive, caps
-    runner = RUNNERS[engine]
-    # warm-up on a short prefix: every lazy import and first-call cache happens here, before the baseline
-    runner(strategy, frame.iloc[: min(n, 400)].copy(), frequency)
+    out = measure(RUNNERS[engine], strategy, frame, frame.iloc[: min(n, 400)].copy(), frequency, spec["repeats"])
+    return {"engine": engine, "strategy": strategy, "bars": n, "frequency": frequency, **out}
+
+
+def measure(runner: Any, strategy: str, bars: Any, warm: Any, frequency: str, repeats: int) -> dict[str, Any]:
+    """``runner(strategy, bars, frequency)`` timed ``repeats`` times after a warm-up on
+    ``warm`` (every lazy import and first-call cache happens there, before the memory
+    baseline); the best run's times, the first run's peak memory and trades."""
+    runner(strategy, warm, frequency)
     gc.collect()
     reset = _reset_peak_rss()
     base = _maxrss_mb()
-    first = runner(strategy, frame, frequency)
+    first = runner(strategy, bars, frequency)
     peak = _maxrss_mb() - base
     trades = first.pop("trades")
     runs = [first]
-    for _ in range(spec["repeats"] - 1):
-        again = runner(strategy, frame, frequency)
+    for _ in range(repeats - 1):
+        again = runner(strategy, bars, frequency)
         again.pop("trades")
         runs.append(again)
     totals = [r["prep_s"] + r["run_s"] for r in runs]
     # best of N: on a shared VM, interference only ever slows a run down
     best = min(range(len(runs)), key=lambda k: totals[k])
     return {
-        "engine": engine, "strategy": strategy, "bars": n, "frequency": frequency,
         "wall_s": totals[best], "prep_s": runs[best]["prep_s"], "run_s": runs[best]["run_s"],
         "all_wall_s": totals, "peak_mb": peak, "memory_method": "clear_refs+ru_maxrss" if reset else "ru_maxrss",
         "engine_loop_s": runs[best].get("engine_loop_s"), "frames_s": runs[best].get("frames_s"),

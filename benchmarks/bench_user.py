@@ -37,7 +37,6 @@ trades differ, 2 when rustybt_nb fails to run, 0 otherwise. Results are written 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import sys
@@ -332,25 +331,8 @@ def worker_engine(spec: dict[str, Any]) -> dict[str, Any]:
         df = be.make_bars(n, frequency)
         bars = df if engine == "rustybt_nb" else be.peer_frames(df)[0]
         warm = bars.iloc[: min(n, 400)].copy()
-    runner = RUNNERS[engine]
-    runner(strategy, warm, frequency)  # lazy imports and first-use caches, before the baseline
-    gc.collect()
-    reset = be._reset_peak_rss()
-    base = be._maxrss_mb()
-    first = runner(strategy, bars, frequency)
-    peak = be._maxrss_mb() - base
-    trades = first.pop("trades")
-    runs = [first]
-    for _ in range(spec["repeats"] - 1):
-        again = runner(strategy, bars, frequency)
-        again.pop("trades")
-        runs.append(again)
-    totals = [r["prep_s"] + r["run_s"] for r in runs]
-    best = min(range(len(runs)), key=lambda k: totals[k])
-    return {"engine": engine, "strategy": strategy, "bars": n, "frequency": frequency, "wall_s": totals[best],
-            "prep_s": runs[best]["prep_s"], "run_s": runs[best]["run_s"], "all_wall_s": totals,
-            "peak_mb": peak, "memory_method": "clear_refs+ru_maxrss" if reset else "ru_maxrss",
-            "engine_loop_s": runs[best].get("engine_loop_s"), "trades": trades, "n_trades": len(trades)}
+    out = be.measure(RUNNERS[engine], strategy, bars, warm, frequency, spec["repeats"])
+    return {"engine": engine, "strategy": strategy, "bars": n, "frequency": frequency, **out}
 
 
 # ================================================================================ per-call costs
