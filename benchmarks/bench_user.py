@@ -552,18 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== Strategies ==")
     for s in STRATEGY_TEXT:
         print(f"  {s}: {STRATEGY_TEXT[s]}")
-    head = (f"\n{'strategy':<8} {'bars':>9} {'freq':<6} {'engine':<11} {'prep s':>7} {'wall s':>8} {'bars/s':>11} "
-            f"{'peak MB':>8} {'trades':>7} {'ours/peer':>9}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        if "error" in r:
-            print(f"{r['strategy']:<8} {r['bars']:>9} {r['frequency']:<6} {r['engine']:<11} n/a: {r['error']}")
-            continue
-        ratio = "-" if r["engine"] == "rustybt_nb" else be._fmt(r.get("speed_ratio"), ".1f") + "x"
-        print(f"{r['strategy']:<8} {r['bars']:>9} {r['frequency']:<6} {r['engine']:<11} {r['prep_s']:>7.3f} "
-              f"{r['wall_s']:>8.3f} {r['bars'] / r['wall_s']:>11,.0f} {r['peak_mb']:>8.1f} {r['n_trades']:>7} "
-              f"{ratio:>9}")
+    print()
+    be.print_table(rows)
     ok = True
     peers = [r for r in rows if r["engine"] == "backtrader" and "speed_ratio" in r]
     if peers:
