@@ -592,6 +592,15 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ================================================================================ orchestration
+def run_worker(worker: list[str], micro: Any, engine: Any) -> int:
+    """The ``--worker SPEC OUT`` side of :func:`spawn`: ``micro(spec)`` or ``engine(spec)``
+    by the spec's kind, its result written to OUT as JSON."""
+    spec = json.loads(worker[0])
+    result = micro(spec) if spec["kind"] == "micro" else engine(spec)
+    Path(worker[1]).write_text(json.dumps(result))
+    return 0
+
+
 def spawn(spec: dict[str, Any], script: Path | None = None) -> dict[str, Any]:
     """Run a worker (``script --worker SPEC OUT``, this file by default) in a fresh
     interpreter; its result, or {'error': ...}."""
@@ -639,11 +648,13 @@ def mark(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def environment() -> dict[str, Any]:
+def environment(packages: tuple[str, ...] = ("rustybt_nb", "backtrader", "backtesting", "numpy", "pandas")
+                ) -> dict[str, Any]:
+    """The machine, the versions of ``packages``, the git commit and the time (every benchmark's JSON)."""
     from importlib import metadata
 
     versions = {}
-    for pkg in ("rustybt_nb", "backtrader", "backtesting", "numpy", "pandas"):
+    for pkg in packages:
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -823,10 +834,7 @@ def check_trades(rows: list[dict[str, Any]]) -> tuple[bool, list[dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        spec = json.loads(args.worker[0])
-        result = worker_micro(spec) if spec["kind"] == "micro" else worker_engine(spec)
-        Path(args.worker[1]).write_text(json.dumps(result))
-        return 0
+        return run_worker(args.worker, worker_micro, worker_engine)
 
     engines = ["rustybt_nb"] if args.skip_peers else list(ENGINES)
     started = time.perf_counter()

@@ -46,9 +46,7 @@ import json
 import logging
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -555,21 +553,9 @@ def busy_machine(sections: dict[str, Any], loads: list[list[float] | None]) -> s
 
 
 def environment() -> dict[str, Any]:
-    from importlib import metadata
+    import bench_engine  # (this folder is on sys.path when a benchmark runs as a script)
 
-    versions = {}
-    for pkg in ("rustybt_nb", "backtesting", "dask", "distributed", "numpy", "pandas"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=HERE.parent).stdout.strip() or None
-    except OSError:
-        commit = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "versions": versions, "git_commit": commit, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return bench_engine.environment(("rustybt_nb", "backtesting", "dask", "distributed", "numpy", "pandas"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -33,10 +33,8 @@ import cProfile
 import gc
 import json
 import os
-import platform
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -199,21 +197,9 @@ def profile_set(panel: Any, values: dict[str, float], top: int) -> list[dict[str
 
 
 def environment() -> dict[str, Any]:
-    from importlib import metadata
+    import bench_engine  # (this folder is on sys.path when a benchmark runs as a script)
 
-    versions = {}
-    for pkg in ("rustybt_nb", "plotly", "ipywidgets", "anywidget", "numpy", "pandas"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=HERE.parent).stdout.strip() or None
-    except OSError:
-        commit = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "versions": versions, "git_commit": commit, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return bench_engine.environment(("rustybt_nb", "plotly", "ipywidgets", "anywidget", "numpy", "pandas"))
 
 
 # ================================================================================ measuring

@@ -520,10 +520,7 @@ def repeats(n: int, engine: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        spec = json.loads(args.worker[0])
-        result = worker_micro(spec) if spec["kind"] == "micro" else worker_engine(spec)
-        Path(args.worker[1]).write_text(json.dumps(result))
-        return 0
+        return be.run_worker(args.worker, worker_micro, worker_engine)
     started = time.perf_counter()
     engines = ["rustybt_nb"] if args.skip_peers else ["rustybt_nb", "backtrader"]
     print(f"rustybt_nb user-style benchmark; engine: {engine_implementation()}; engines: {', '.join(engines)}")
