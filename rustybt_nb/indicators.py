@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .assets import Asset
-from .errors import IndicatorError, LookAheadError
+from .errors import IndicatorError, LookAheadError, did_you_mean
 
 # fractions of the run's bars at which the look-ahead check cuts the data
 LOOKAHEAD_CUTS = (0.1, 0.35, 0.6, 0.85)
@@ -135,11 +135,15 @@ def compute(func: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict[str
             n: int) -> list[np.ndarray]:
     """``func(*arrays, **kwargs)`` as a list of float64 arrays of length ``n`` (one per
     output); clear errors for anything else."""
+    return split_outputs(call(func, arrays, kwargs, what), what, n)
+
+
+def call(func: Callable[..., Any], arrays: list[np.ndarray], kwargs: dict[str, Any], what: str) -> Any:
+    """``func(*arrays, **kwargs)``; an exception it raises becomes an :class:`IndicatorError` naming ``what``."""
     try:
-        out = func(*arrays, **kwargs)
+        return func(*arrays, **kwargs)
     except Exception as exc:
         raise IndicatorError(f"{what}: the function raised {type(exc).__name__}: {exc}") from exc
-    return split_outputs(out, what, n)
 
 
 def split_outputs(out: Any, what: str, n: int) -> list[np.ndarray]:
@@ -243,3 +247,82 @@ def spec_outputs(specs: list[IndicatorSpec], first: IndicatorSpec) -> list[Indic
     """The specs of every output made by the same call as ``first``."""
     start = specs.index(first)
     return specs[start:start + first.outputs]
+
+
+# ------------------------------------------------------------------ a run's indicators
+def declare(sim: Any, func: Any, inputs: tuple[Any, ...], name: Any, asset: Any, kwargs: dict[str, Any],
+            plot: Any) -> Any:
+    """Compute an indicator of the simulation ``sim`` over every bar of its asset(s) and
+    make each output a field of the run (``BarData.add_field``); its handle(s)."""
+    if not callable(func):
+        raise IndicatorError(f"`func` must be a function of arrays (e.g. an SMA), got {func!r}")
+    plot = checked_plot(plot)
+    data, store = sim.data, sim.store
+    assets = list(store.assets) if asset is None else \
+        [store.lookup(a) for a in (asset if isinstance(asset, (list, tuple)) else [asset])]
+    n = len(store.index)
+    label = name if isinstance(name, str) else getattr(func, "__name__", "indicator")
+    outputs: list[list[np.ndarray]] = []
+    labels: list[Any] | None = None
+    for a in assets:
+        what = f"indicator {label!r} of {a}"
+        raw = call(func, [input_column(data, a, x, k, label) for k, x in enumerate(inputs)], kwargs, what)
+        if labels is None and hasattr(raw, "columns"):
+            labels = list(raw.columns)
+        outputs.append(split_outputs(raw, what, n))
+    k = len(outputs[0])
+    names = output_names(name, func, k, labels)
+    for out_name in names:
+        if out_name in data._fields:  # (the data's fields, last_traded and this run's indicators)
+            raise IndicatorError(f"indicator name {out_name!r} is taken (a field of the data or an indicator "
+                                 f"of this run: {list(data.fields)}); pass name='...'")
+    handles = []
+    for j, out_name in enumerate(names):
+        columns = {a: outputs[m][j] for m, a in enumerate(assets)}
+        data.add_field(out_name, columns)
+        sim.indicators.append(IndicatorSpec(out_name, func, inputs, kwargs, j, k, columns, plot))
+        handles.append(Indicator(out_name, columns, data))
+    return handles[0] if k == 1 else tuple(handles)
+
+
+def input_column(data: Any, asset: Asset, x: Any, k: int, label: str) -> np.ndarray:
+    """Input ``k`` of indicator ``label`` for ``asset``: a field of the run, another
+    indicator, or an array of one value per bar."""
+    if isinstance(x, Indicator):
+        column = x._columns.get(asset)
+        if column is None:
+            raise IndicatorError(f"indicator {label!r}: input {k} is indicator {x.name!r}, which is not computed "
+                                 f"for {asset}")
+        return column
+    if isinstance(x, str):
+        cols = data._arrays[asset]
+        if x not in cols:
+            fields = list(data.fields)
+            raise IndicatorError(f"indicator {label!r}: input {k} {x!r} is not a field; fields are {fields}."
+                                 f"{did_you_mean(x, fields)}")
+        return cols[x]
+    arr = np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x)
+    n = len(data._store.index)
+    if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "biuf":
+        raise IndicatorError(f"indicator {label!r}: input {k} must be a field name, an indicator or an array of "
+                             f"{n} numbers (one per bar of the data), got {type(x).__name__} "
+                             f"{'of shape ' + str(arr.shape) if arr.ndim else ''}")
+    return arr.astype(np.float64, copy=False)
+
+
+def check_run(sim: Any) -> None:
+    """:func:`check_lookahead` for the indicators of the simulation ``sim``, cut at
+    :data:`LOOKAHEAD_CUTS` of its bars; bars named by date on daily data, by the
+    exchange's time on minute data."""
+    if not sim.indicators:
+        return
+    store, index = sim.store, sim.store.index
+    span = sim.hi - sim.lo
+    cuts = sorted({sim.lo + int(span * f) for f in LOOKAHEAD_CUTS} - {sim.hi})
+
+    def label(i: int) -> str:
+        if store.frequency == "daily":
+            return str(index[i].date())
+        return str(index[i].tz_convert(store.tz)) if index.tz is not None else str(index[i])
+
+    check_lookahead(sim.indicators, lambda a, x: input_column(sim.data, a, x, 0, ""), cuts, label)

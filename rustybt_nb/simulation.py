@@ -214,94 +214,20 @@ class Simulation:
 
     def add_indicator(self, func: Any, inputs: tuple[Any, ...], name: Any, asset: Any, kwargs: dict[str, Any],
                       plot: Any = None) -> Any:
-        """Compute an indicator over every bar of its asset(s) and make each output a
-        field of this run (see :mod:`rustybt_nb.indicators`); its handle(s)."""
-        from .indicators import Indicator, IndicatorSpec, checked_plot, output_names, split_outputs
+        """``TradingAlgorithm.indicator`` (see :func:`rustybt_nb.indicators.declare`)."""
+        from .indicators import declare
 
         if self._phase != "setup":
             raise IndicatorError("indicator() is called in initialize: the values are computed once, before the "
                                  "first bar")
-        if not callable(func):
-            raise IndicatorError(f"`func` must be a function of arrays (e.g. an SMA), got {func!r}")
-        plot = checked_plot(plot)
-        assets = self._indicator_assets(asset)
-        n = len(self.store.index)
-        label = name if isinstance(name, str) else getattr(func, "__name__", "indicator")
-        outputs: list[list[np.ndarray]] = []
-        labels: list[Any] | None = None
-        for a in assets:
-            arrays = [self._indicator_input(a, x, k, label) for k, x in enumerate(inputs)]
-            raw = _call_indicator(func, arrays, kwargs, f"indicator {label!r} of {a}")
-            if labels is None and hasattr(raw, "columns"):
-                labels = list(raw.columns)
-            outputs.append(split_outputs(raw, f"indicator {label!r} of {a}", n))
-        k = len(outputs[0])
-        names = output_names(name, func, k, labels)
-        for out_name in names:
-            if out_name in self.data._fields or out_name in self.data.added_fields:
-                raise IndicatorError(f"indicator name {out_name!r} is taken (a field of the data or an indicator "
-                                     f"of this run: {list(self.data.fields)}); pass name='...'")
-        handles = []
-        for j, out_name in enumerate(names):
-            columns = {a: outputs[m][j] for m, a in enumerate(assets)}
-            self.data.add_field(out_name, columns)
-            self.indicators.append(IndicatorSpec(out_name, func, inputs, kwargs, j, k, columns, plot))
-            handles.append(Indicator(out_name, columns, self.data))
-        return handles[0] if k == 1 else tuple(handles)
-
-    def _indicator_assets(self, asset: Any) -> list[Any]:
-        store = self.store
-        if asset is None:
-            return list(store.assets)
-        many = isinstance(asset, (list, tuple))
-        return [store.lookup(a) for a in (asset if many else [asset])]
-
-    def _indicator_input(self, asset: Any, x: Any, k: int, label: str) -> np.ndarray:
-        """Input ``k`` of an indicator for ``asset``: a field, an indicator, or an array."""
-        from .indicators import Indicator
-
-        if isinstance(x, Indicator):
-            column = x._columns.get(asset)
-            if column is None:
-                raise IndicatorError(f"indicator {label!r}: input {k} is indicator {x.name!r}, which is not computed "
-                                     f"for {asset}")
-            return column
-        if isinstance(x, str):
-            cols = self.data._arrays[asset]
-            if x not in cols:
-                from .errors import did_you_mean
-
-                raise IndicatorError(f"indicator {label!r}: input {k} {x!r} is not a field; fields are "
-                                     f"{list(self.data.fields)}.{did_you_mean(x, list(self.data.fields))}")
-            return cols[x]
-        arr = np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x)
-        n = len(self.store.index)
-        if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "biuf":
-            raise IndicatorError(f"indicator {label!r}: input {k} must be a field name, an indicator or an array of "
-                                 f"{n} numbers (one per bar of the data), got {type(x).__name__} "
-                                 f"{'of shape ' + str(arr.shape) if arr.ndim else ''}")
-        return arr.astype(np.float64, copy=False)
+        return declare(self, func, inputs, name, asset, kwargs, plot)
 
     def check_lookahead(self) -> None:
-        """Raise :class:`LookAheadError` if an indicator's values change when later bars
-        are removed (see :func:`rustybt_nb.indicators.check_lookahead`)."""
-        from .indicators import LOOKAHEAD_CUTS, check_lookahead
+        """Raise :class:`~rustybt_nb.errors.LookAheadError` if an indicator's values change
+        when later bars are removed (see :func:`rustybt_nb.indicators.check_run`)."""
+        from .indicators import check_run
 
-        if not self.indicators:
-            return
-        span = self.hi - self.lo
-        cuts = sorted({self.lo + int(span * f) for f in LOOKAHEAD_CUTS} - {self.hi})
-        index = self.store.index
-
-        def column(asset: Any, x: Any) -> np.ndarray:
-            return self._indicator_input(asset, x, 0, "")
-
-        def label(i: int) -> str:  # (a date for daily bars, the exchange's time for minute bars)
-            if self.store.frequency == "daily":
-                return str(index[i].date())
-            return str(index[i].tz_convert(self.store.tz)) if index.tz is not None else str(index[i])
-
-        check_lookahead(self.indicators, column, cuts, label)
+        check_run(self)
 
     def set_model(self, kind: str, model: Any) -> None:
         if self._phase != "setup":
@@ -398,13 +324,6 @@ class Simulation:
                     ends = clock.is_session_end
                 if ends[i]:
                     book.end_session(int(session_of_bar[i]), i)
-
-
-def _call_indicator(func: Any, arrays: list[np.ndarray], kwargs: dict[str, Any], what: str) -> Any:
-    try:
-        return func(*arrays, **kwargs)
-    except Exception as exc:
-        raise IndicatorError(f"{what}: the function raised {type(exc).__name__}: {exc}") from exc
 
 
 def _no_handle_data(context: Any, data: Any) -> None:
