@@ -42,7 +42,7 @@ from .finance.contingency import SAME_BAR_POLICIES
 from .finance.execution import TRAIL_REFERENCES
 from .finance.fill_rules import FILL_MODELS
 from .finance.slippage import NoSlippage, SlippageModel
-from .result_builder import build_metrics, build_result
+from .result_builder import build_result, metric_values_of
 from .results import BacktestResult
 from .simulation import Simulation
 
@@ -280,9 +280,16 @@ class Backtest:
         no recorded values, no logs) and without calling ``analyze`` (which takes the whole
         result): what a parameter sweep needs of each run."""
         __tracebackhide__ = True
+        return pd.Series(self.metric_values(**params), name="metrics")
+
+    def metric_values(self, **params: Any) -> dict[str, float]:
+        """:meth:`run_metrics` as a plain dict (metric name -> float, in
+        :data:`~rustybt_nb.metrics.METRIC_NAMES` order): no pandas object is built, so a
+        sweep's row costs the run and little more."""
+        __tracebackhide__ = True
         sim = self._simulation(params)
         try:
-            return _simulate(sim, None, lambda done, _wall: build_metrics(done))
+            return _simulate(sim, None, lambda done, _wall: metric_values_of(done))
         finally:
             sim.unbind()
 
@@ -314,7 +321,26 @@ class Backtest:
         return Simulation(algo, store, lo=self.lo, hi=self.hi, capital_base=self.capital_base,
                           fill_model=self.fill_model, trail_reference=self.trail_reference,
                           same_bar=self.same_bar, slippage=self.slippage, commission=self.commission,
-                          settings=settings, max_leverage=max_leverage)
+                          settings=settings, max_leverage=max_leverage,
+                          indicator_cache=getattr(self, "_indicator_cache", None))
+
+    @contextlib.contextmanager
+    def reusing_indicators(self) -> Iterator[None]:
+        """Within the block, runs of this backtest share the outputs of indicators declared
+        with the same function, inputs and arguments
+        (:class:`~rustybt_nb.indicators.IndicatorCache`). Sweeps and walk-forward runs use
+        it for each batch of combinations; a single run computes its indicators afresh (a
+        function edited or depending on a changed global in a notebook is seen at once)."""
+        if getattr(self, "_indicator_cache", None) is not None:  # (nested: the outer block's cache)
+            yield
+            return
+        from .indicators import IndicatorCache
+
+        self._indicator_cache = IndicatorCache()
+        try:
+            yield
+        finally:
+            self._indicator_cache = None
 
 
 def run_algorithm(

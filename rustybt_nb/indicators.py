@@ -249,6 +249,48 @@ def spec_outputs(specs: list[IndicatorSpec], first: IndicatorSpec) -> list[Indic
     return specs[start:start + first.outputs]
 
 
+class IndicatorCache:
+    """Indicator outputs kept between the runs of one sweep batch (see
+    ``Backtest.reusing_indicators``): a run that declares the same function on the same
+    input columns with equal arguments reuses the outputs instead of calling the function
+    again (a 10 x 10 grid of two moving averages computes 20 of them, not 200).
+
+    Assumes what ``indicator()`` documents: the function's outputs depend only on its
+    inputs and arguments. Inputs are matched by identity (the data's own columns, or the
+    outputs of a cached indicator, which live as long as the cache); an array input made
+    by the strategy, or an argument that cannot be hashed, is computed every time. At most
+    ``max_bytes`` of outputs are kept (later ones are computed, not kept)."""
+
+    def __init__(self, max_bytes: int = 256 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.hits = 0
+        self._entries: dict[Any, tuple[list[np.ndarray], Any]] = {}
+
+    def key(self, func: Callable[..., Any], columns: list[np.ndarray], kwargs: dict[str, Any]) -> Any:
+        """The cache key of a call, or None when it cannot be cached."""
+        try:
+            # (the type with the value: 1, 1.0 and True are equal keys but not equal arguments)
+            key = (func, tuple(map(id, columns)), tuple(sorted((k, type(v), v) for k, v in kwargs.items())))
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def get(self, key: Any, columns: list[np.ndarray]) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry[0], columns)):
+            return None
+        self.hits += 1
+        return entry[1]
+
+    def put(self, key: Any, columns: list[np.ndarray], made: tuple[list[np.ndarray], Any]) -> None:
+        size = sum(part.nbytes for part in made[0])
+        if self.nbytes + size <= self.max_bytes:
+            self._entries[key] = (list(columns), made)  # (the inputs kept alive: their ids stay theirs)
+            self.nbytes += size
+
+
 # ------------------------------------------------------------------ a run's indicators
 def declare(sim: Any, func: Any, inputs: tuple[Any, ...], name: Any, asset: Any, kwargs: dict[str, Any],
             plot: Any) -> Any:
@@ -264,12 +306,21 @@ def declare(sim: Any, func: Any, inputs: tuple[Any, ...], name: Any, asset: Any,
     label = name if isinstance(name, str) else getattr(func, "__name__", "indicator")
     outputs: list[list[np.ndarray]] = []
     labels: list[Any] | None = None
+    cache = sim.indicator_cache
     for a in assets:
         what = f"indicator {label!r} of {a}"
-        raw = call(func, [input_column(data, a, x, k, label) for k, x in enumerate(inputs)], kwargs, what)
-        if labels is None and hasattr(raw, "columns"):
-            labels = list(raw.columns)
-        outputs.append(split_outputs(raw, what, n))
+        columns = [input_column(data, a, x, k, label) for k, x in enumerate(inputs)]
+        key = cache.key(func, columns, kwargs) if cache is not None else None
+        made = cache.get(key, columns) if key is not None else None
+        if made is None:
+            raw = call(func, columns, kwargs, what)
+            made = split_outputs(raw, what, n), list(raw.columns) if hasattr(raw, "columns") else None
+            if key is not None:
+                cache.put(key, columns, made)
+        parts, raw_labels = made
+        if labels is None:
+            labels = raw_labels
+        outputs.append(parts)
     k = len(outputs[0])
     names = output_names(name, func, k, labels)
     for out_name in names:

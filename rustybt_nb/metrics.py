@@ -145,20 +145,34 @@ def _span_text(perf: pd.DataFrame) -> str:
 
 def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: float, periods_per_year: float,
                     total_commission: float, exposure: float | None = None) -> pd.Series:
-    """The metrics of :data:`METRIC_NAMES`. ``exposure`` (see :func:`exposure_from_fills`)
-    defaults to the share of sessions that closed with a position. Returns that are NaN
-    (a portfolio value of 0 followed by 0) are left out of the mean and deviations, as
-    pandas' reductions would."""
+    """The metrics of :data:`METRIC_NAMES` of a perf frame and a trades frame (see
+    :func:`metric_values`). ``exposure`` (see :func:`exposure_from_fills`) defaults to the
+    share of sessions that closed with a position."""
     n = len(perf)
     pv = perf["portfolio_value"].to_numpy(dtype=float) if n else np.zeros(0)
     rets = perf["returns"].to_numpy(dtype=float) if n else np.zeros(0)
+    days = (perf.index[-1] - perf.index[0]).total_seconds() / 86400.0 if n > 1 else 0.0
+    if len(trades):
+        net = trades["net_pnl"].to_numpy(dtype=float)[~trades["is_open"].to_numpy(dtype=bool)]
+    else:
+        net = np.zeros(0)
+    if exposure is None:
+        exposure = float((np.abs(perf["positions_value"].to_numpy(dtype=float)) > 0).mean()) if n else 0.0
+    values = metric_values(pv, rets, days, net, capital_base, periods_per_year, total_commission, exposure)
+    return pd.Series(values, name="metrics")
+
+
+def metric_values(pv: np.ndarray, rets: np.ndarray, days: float, net: np.ndarray, capital_base: float,
+                  periods_per_year: float, total_commission: float, exposure: float) -> dict[str, float]:
+    """The metrics of :data:`METRIC_NAMES`, in that order, from arrays: the portfolio value
+    and return of each session, the calendar days from the first session to the last, and
+    the net pnl of each closed round trip. Returns that are NaN (a portfolio value of 0
+    followed by 0) are left out of the mean and deviations, as pandas' reductions would.
+    (What a parameter sweep computes per run: no frame is built.)"""
+    n = len(pv)
     end_value = float(pv[-1]) if n else float(capital_base)
     total_return = end_value / capital_base - 1.0
-    if n > 1:
-        days = (perf.index[-1] - perf.index[0]).total_seconds() / 86400.0
-        years = days / 365.25
-    else:
-        years = 0.0
+    years = days / 365.25 if n > 1 else 0.0
     cagr = _cagr(end_value / capital_base, years)
     missing = np.isnan(rets)
     valid = rets[~missing] if missing.any() else rets
@@ -182,16 +196,10 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
     np.less(dd, 0.0, out=under[1:-1], casting="unsafe")
     edges = np.flatnonzero(np.diff(under))
     longest = int((edges[1::2] - edges[0::2]).max()) if len(edges) else 0
-    if len(trades):
-        net = trades["net_pnl"].to_numpy(dtype=float)[~trades["is_open"].to_numpy(dtype=bool)]
-    else:
-        net = np.zeros(0)
     count = len(net)
     gross_win = float(net[net > 0].sum()) if count else 0.0
     gross_loss = float(-net[net < 0].sum()) if count else 0.0
-    if exposure is None:
-        exposure = float((np.abs(perf["positions_value"].to_numpy(dtype=float)) > 0).mean()) if n else 0.0
-    return pd.Series({
+    return {
         "start_value": float(capital_base),
         "end_value": end_value,
         "total_return": total_return,
@@ -205,7 +213,7 @@ def compute_metrics(perf: pd.DataFrame, trades: pd.DataFrame, capital_base: floa
         "win_rate": float((net > 0).mean()) if count else math.nan,
         "profit_factor": gross_win / gross_loss if gross_loss > 0 else (math.inf if gross_win > 0 else math.nan),
         "avg_trade_pnl": float(np.nanmean(net)) if count and not np.isnan(net).all() else math.nan,
-        "exposure": exposure,
+        "exposure": float(exposure),
         "total_commission": float(total_commission),
         "sessions": float(n),
-    }, name="metrics")
+    }

@@ -7,9 +7,9 @@ object itself (:mod:`rustybt_nb.results`) knows nothing about simulations.
 :func:`build_result` builds ``perf``, ``trades``, ``logs`` and ``metrics`` at once and
 leaves ``orders``, ``order_events``, ``fills``, ``positions`` and ``prices`` as builders
 that run on first read (from the run's own records, which no longer change).
-:func:`build_metrics` computes only the metrics, from the same per-session values and
-round trips, without recorded values, logs or deferred frames: what a parameter sweep
-keeps of a run.
+:func:`metric_values_of` computes only the metrics, from the same per-session values and
+round trips, as arrays and a dict (no frame, no recorded values, logs or deferred frames):
+what a parameter sweep keeps of a run.
 
 The per-session values come from the fills (cash and each position after every fill)
 and the bars' last prices, so a run's perf costs one pass over its fills and sessions,
@@ -30,7 +30,7 @@ import pandas as pd
 from .finance.ledger import FILL_COLUMNS, TRADE_COLUMNS
 from .finance.order import _PLAIN, OrderEvent
 from .formatting import time_text
-from .metrics import compute_metrics, exposure_from_fills, metric_notes
+from .metrics import compute_metrics, exposure_from_fills, metric_notes, metric_values
 from .results import (
     EVENT_COLUMNS,
     LOG_COLUMNS,
@@ -62,22 +62,21 @@ def build_result(sim: Simulation, wall: float) -> BacktestResult:
         return _build_result(sim, wall)
 
 
-def build_metrics(sim: Simulation) -> pd.Series:
-    """``build_result(sim, ...).metrics``, without building anything else."""
+def metric_values_of(sim: Simulation) -> dict[str, float]:
+    """``build_result(sim, ...).metrics`` as a dict in :data:`~rustybt_nb.metrics.METRIC_NAMES`
+    order, from arrays alone (no frame: what a parameter sweep computes per run)."""
     with gc_paused(), np.errstate(all="ignore"):  # (overflows give inf / NaN metrics, never warnings)
         span = _Span.of(sim)
         fill_data = _fill_columns(sim)
         fill_assets = np.array(fill_data["asset"], dtype=object)
-        perf, _held = _perf(sim, span, fill_data, fill_assets)
-        return _metrics(sim, span, perf, _closed_trades_pnl(sim), fill_data, fill_assets)
-
-
-def _closed_trades_pnl(sim: Simulation) -> pd.DataFrame:
-    """What the metrics read of the trades frame (net pnl of the closed round trips),
-    without building the frame's other columns and times."""
-    k = TRADE_COLUMNS.index("net_pnl")
-    net = np.array([row[k] for row in sim.ledger.trades], dtype=float)
-    return pd.DataFrame({"net_pnl": net, "is_open": np.zeros(len(net), dtype=bool)})
+        block, _held = _perf_block(sim, span, fill_data, fill_assets)
+        k = TRADE_COLUMNS.index("net_pnl")  # (the closed round trips: open ones are not in ledger.trades)
+        net = np.fromiter((row[k] for row in sim.ledger.trades), dtype=float, count=len(sim.ledger.trades))
+        labels = span.labels
+        days = (labels[-1] - labels[0]).total_seconds() / 86400.0 if len(labels) > 1 else 0.0
+        ledger = sim.ledger
+        return metric_values(block[0], block[1], days, net, ledger.starting_cash, _periods_per_year(sim),
+                             ledger.total_commission, _exposure(sim, span, fill_data, fill_assets))
 
 
 class _Span(NamedTuple):
@@ -116,6 +115,15 @@ def _perf(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: 
     """The perf frame without recorded values, and per asset held at a session's end its
     ``(symbol, held, amount, cost bases, fill counts, price, value)`` per session (what the
     positions frame is built from)."""
+    block, held_parts = _perf_block(sim, span, fill_data, fill_assets)
+    perf = pd.DataFrame(block.T, index=pd.DatetimeIndex(span.labels, name="session", freq=None),
+                        columns=PERF_COLUMNS, copy=False)
+    return perf, held_parts
+
+
+def _perf_block(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: np.ndarray
+                ) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """:func:`_perf`'s columns as the rows of one array (in :data:`PERF_COLUMNS` order)."""
     store, ledger, end_bars = sim.store, sim.ledger, span.end_bars
     # one bar per session (daily data): per-session values are slices of per-bar arrays
     b0 = int(end_bars[0]) if len(end_bars) else 0
@@ -166,9 +174,7 @@ def _perf(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: 
         rets[0] = pv[0] / start - 1.0
         np.divide(pv[1:], pv[:-1], out=rets[1:])
         rets[1:] -= 1.0
-    perf = pd.DataFrame(block.T, index=pd.DatetimeIndex(span.labels, name="session", freq=None),
-                        columns=PERF_COLUMNS, copy=False)
-    return perf, held_parts
+    return block, held_parts
 
 
 def _add_records(sim: Simulation, span: _Span, perf: pd.DataFrame) -> None:
@@ -252,11 +258,17 @@ def _logs(sim: Simulation, extra: list[tuple[Any, str, str]] = ()) -> pd.DataFra
 
 def _metrics(sim: Simulation, span: _Span, perf: pd.DataFrame, trades: pd.DataFrame,
              fill_data: dict[str, Any], fill_assets: np.ndarray) -> pd.Series:
-    store, ledger = sim.store, sim.ledger
-    periods = 365.0 if (store.calendar or "").upper() in ("24/7", "ALWAYS_OPEN") else 252.0
-    exposure = exposure_from_fills(fill_data["bar"], fill_assets, fill_data["position_after"],
-                                   span.lo, span.hi)
-    return compute_metrics(perf, trades, ledger.starting_cash, periods, ledger.total_commission, exposure)
+    ledger = sim.ledger
+    return compute_metrics(perf, trades, ledger.starting_cash, _periods_per_year(sim), ledger.total_commission,
+                           _exposure(sim, span, fill_data, fill_assets))
+
+
+def _periods_per_year(sim: Simulation) -> float:
+    return 365.0 if (sim.store.calendar or "").upper() in ("24/7", "ALWAYS_OPEN") else 252.0
+
+
+def _exposure(sim: Simulation, span: _Span, fill_data: dict[str, Any], fill_assets: np.ndarray) -> float:
+    return exposure_from_fills(fill_data["bar"], fill_assets, fill_data["position_after"], span.lo, span.hi)
 
 
 def _build_result(sim: Simulation, wall: float) -> BacktestResult:

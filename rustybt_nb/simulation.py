@@ -127,7 +127,8 @@ class Simulation:
     def __init__(self, algo: TradingAlgorithm, store: BarStore, *, lo: int, hi: int, capital_base: float,
                  fill_model: str, trail_reference: str, same_bar: str,
                  slippage: SlippageModel | None = None, commission: CommissionModel | None = None,
-                 settings: dict[str, Any] | None = None, max_leverage: float | None = None) -> None:
+                 settings: dict[str, Any] | None = None, max_leverage: float | None = None,
+                 indicator_cache: Any = None) -> None:
         self.algo = algo
         self.store = store
         self.lo, self.hi = lo, hi
@@ -150,6 +151,7 @@ class Simulation:
         self.context.__dict__["portfolio"] = self.portfolio
         self.records: dict[int, dict[str, Any]] = {}
         self.indicators: list[Any] = []  # IndicatorSpec of each output, in the order declared
+        self.indicator_cache = indicator_cache  # outputs shared with other runs of a sweep batch (or None)
         self._rec: tuple | None = None  # record's shortcut (see bind)
         self.logs: list[tuple[Any, str, str]] = self.book.log_sink  # strategy logs and engine warnings, in order
         self.settings = dict(settings or {})

@@ -280,3 +280,78 @@ def test_the_tweak_panel_draws_indicators_and_redraws_them_when_a_parameter_move
     assert last_value() == pytest.approx(np.mean(CLOSES[-3:]))
     panel.set(n=5)
     assert last_value() == pytest.approx(np.mean(CLOSES[-5:]))
+
+
+def _crossing_strategy(calls):
+    """A crossover of sma(fast) over sma(slow) (the second computed from the first and
+    the close) that counts its function's calls per window in ``calls``."""
+
+    def counted_sma(values, n):
+        calls[n] = calls.get(n, 0) + 1
+        return sma(values, n)
+
+    def spread(fast, close, scale):
+        return (close - fast) * scale[0]
+
+    class Cross(TradingAlgorithm):
+        params = {"fast": 2, "slow": 4, "scale": (1.0,)}
+
+        def initialize(self, context):
+            context.asset = self.symbol("X")
+            self.fast = self.indicator(counted_sma, "close", n=self.params.fast, name="fast")
+            self.slow = self.indicator(counted_sma, "close", n=self.params.slow, name="slow")
+            # an input that is another indicator, and an unhashable argument (never reused)
+            self.gap = self.indicator(spread, self.fast, "close", scale=list(self.params.scale), name="gap")
+
+        def handle_data(self, context, data):
+            a = context.asset
+            held = context.portfolio.positions[a].amount
+            if self.fast[-1] > self.slow[-1] and not held:
+                self.order(a, 10)
+            elif self.fast[-1] < self.slow[-1] and held:
+                self.order_target(a, 0)
+
+    return Cross
+
+
+def test_a_sweep_computes_each_distinct_indicator_once_per_batch_with_the_same_results(store):
+    calls = {}
+    bt = Backtest(_crossing_strategy(calls), data=store)
+    grid = {"fast": [2, 3], "slow": [4, 5, 6]}
+    table = bt.sweep(grid, client="serial", progress=False)
+    assert len(table.table) == 6
+    # six runs declare twelve windows; within a batch each distinct one is computed once
+    # (how the runs fall into batches depends on their timing: the first runs alone)
+    assert set(calls) == {2, 3, 4, 5, 6} and sum(calls.values()) < 12
+    before = dict(calls)
+    for fast in grid["fast"]:
+        for slow in grid["slow"]:
+            single = bt.run_metrics(fast=fast, slow=slow)
+            row = table.table[(table.table["fast"] == fast) & (table.table["slow"] == slow)].iloc[0]
+            for name, value in single.items():
+                assert row[name] == value or (math.isnan(row[name]) and math.isnan(value)), (fast, slow, name)
+    assert calls[2] == before[2] + 3  # single runs compute afresh (no cache outside a sweep)
+
+
+def test_the_indicator_cache_matches_inputs_and_arguments_exactly(store):
+    calls = {}
+    bt = Backtest(_crossing_strategy(calls), data=store)
+    with bt.reusing_indicators():
+        first = bt.run(fast=2, slow=4)
+        again = bt.run(fast=2, slow=4)
+        other_scale = bt.run(fast=2, slow=4, scale=(2.0,))
+        cache = bt._indicator_cache
+        assert cache.hits == 2 * 2  # fast and slow reused by the second and third runs; gap never
+    assert bt._indicator_cache is None  # the block's cache is dropped with it
+    assert calls == {2: 1, 4: 1}
+    pd.testing.assert_frame_equal(first.indicators, again.indicators)
+    gap = other_scale.indicators["gap"].to_numpy()
+    base = first.indicators["gap"].to_numpy()
+    np.testing.assert_allclose(gap, 2 * base, equal_nan=True)
+    # keys carry the argument's type: 1 and 1.0 are different calls
+    from rustybt_nb.indicators import IndicatorCache
+
+    c = IndicatorCache()
+    col = np.zeros(3)
+    assert c.key(sma, [col], {"n": 1}) != c.key(sma, [col], {"n": 1.0})
+    assert c.key(sma, [col], {"n": [1]}) is None
