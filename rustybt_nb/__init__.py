@@ -21,6 +21,8 @@ _LAZY = {
     "from_frame": ("rustybt_nb.data", "from_frame"),
     "setup_notebook": ("rustybt_nb.analytics.setup", "setup_notebook"),
     "load_ipython_extension": ("rustybt_nb.analytics", "load_ipython_extension"),
+    "LookAheadError": ("rustybt_nb.errors", "LookAheadError"),
+    "IndicatorError": ("rustybt_nb.errors", "IndicatorError"),
 }
 
 __all__ = [*_LAZY, "__version__"]
@@ -32,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .backtest import Backtest, run_algorithm  # noqa: F401
     from .comparison import ResultDiff, diff  # noqa: F401
     from .data import from_frame, load_sample  # noqa: F401
+    from .errors import IndicatorError, LookAheadError  # noqa: F401
     from .results import BacktestResult  # noqa: F401
 
 
