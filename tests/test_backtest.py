@@ -20,6 +20,7 @@ from rustybt_nb.data import load_sample
 from rustybt_nb.finance.commission import PerShare
 from rustybt_nb.finance.execution import BracketOrder, MarketOrder
 from rustybt_nb.finance.slippage import VolumeShareSlippage
+from rustybt_nb.metrics import METRIC_NAMES
 
 WINDOW = {"start": "2011-01-01", "end": "2012-12-31"}
 
@@ -76,6 +77,10 @@ def test_run_metrics_equals_the_full_runs_metrics_and_builds_nothing_else():
     for params in ({}, {"fast": 3, "stop": 0.02}):
         metrics = backtest.run_metrics(**params)
         pd.testing.assert_series_equal(metrics, backtest.run(**params).metrics, check_exact=True)
+        values = backtest.metric_values(**params)  # (a sweep's row: the same numbers, no pandas object)
+        assert type(values) is dict and list(values) == list(METRIC_NAMES)
+        assert all(type(v) is float for v in values.values())
+        pd.testing.assert_series_equal(pd.Series(values, name="metrics"), metrics, check_exact=True)
 
 
 def test_run_metrics_does_not_call_analyze():
