@@ -2,7 +2,7 @@
 :func:`rustybt_nb.research.sweep`, or ``Backtest.sweep``).
 
 Every combination of a grid (or a random sample of it) is run through one
-:class:`~rustybt_nb.Backtest` with ``run_metrics`` — in this process or on a Dask
+:class:`~rustybt_nb.Backtest` with ``metric_values`` (``run_metrics`` as a dict) — in this process or on a Dask
 cluster (:mod:`rustybt_nb.research.runner`) — and becomes one row: the parameters, every
 metric of ``BacktestResult.metrics``, ``status`` (``ok``/``error``), the ``error`` text
 and the run's ``seconds``. Rows are kept as numbers (the combination's number and its
