@@ -78,17 +78,22 @@ def exposure_from_fills(fill_bars: np.ndarray, fill_assets: np.ndarray, position
     n = last_bar - first_bar + 1
     if n <= 0 or not len(fill_bars):
         return 0.0
-    assets = pd.unique(fill_assets)
+    one = fill_assets[0]
+    assets = [one] if (fill_assets == one).all() else pd.unique(fill_assets)
     edges = np.zeros(n + 1, dtype=np.int64) if len(assets) > 1 else None
     held_bars = 0
     for asset in assets:
-        sel = fill_assets == asset
-        bars, amount = fill_bars[sel], position_after[sel]
-        last_of_bar = np.r_[bars[1:] != bars[:-1], True]
+        if edges is None:
+            bars, amount = fill_bars, position_after
+        else:
+            sel = fill_assets == asset
+            bars, amount = fill_bars[sel], position_after[sel]
+        last_of_bar = np.append(bars[1:] != bars[:-1], True)
         bars, amount = bars[last_of_bar], amount[last_of_bar]
         held = amount != 0
-        starts = np.clip(bars[held] - first_bar, 0, n)
-        ends = np.clip(np.r_[bars[1:], last_bar + 1][held] - first_bar, 0, n)
+        # (np.minimum/np.maximum: np.clip's wrapper costs more than the work on a sweep's row)
+        starts = np.minimum(np.maximum(bars[held] - first_bar, 0), n)
+        ends = np.minimum(np.maximum(np.append(bars[1:], last_bar + 1)[held] - first_bar, 0), n)
         if edges is None:  # one asset: its holding spans do not overlap
             held_bars = int((ends - starts).sum())
         else:
