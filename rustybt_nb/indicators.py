@@ -65,9 +65,15 @@ class Indicator:
 
     def __getitem__(self, key: Any) -> float:
         column = self._column
-        if type(key) is int and key < 0 and column is not None:  # ind[-1]: the common read
-            i = self._data._i + 1 + key
-            return column[i] if i >= 0 else column[-1]
+        if column is not None:  # one asset: ind[-k], the common read, without a type test first
+            try:
+                if key < 0:
+                    i = self._data._i + 1 + key
+                    # (before the first bar: index -1, the NaN; written key - key - 1 so that a
+                    # key that is not an integer fails there too)
+                    return column[i if i >= 0 else key - key - 1]
+            except TypeError:  # not a number (a tuple), or not an integer (column[-1.5]): _read says why
+                pass
         return self._read(key)
 
     def _read(self, key: Any) -> float:
@@ -82,6 +88,8 @@ class Indicator:
                 raise IndexError(f"indicator {self.name!r} is computed for several assets "
                                  f"({len(self.assets)}): say which, e.g. {self.name}[asset, -1]")
             column, ago = self._columns[self._only], key
+        if isinstance(ago, np.integer):
+            ago = int(ago)
         if type(ago) is not int or ago >= 0:
             raise IndexError(f"indicator {self.name!r}: read it with a negative bar offset (ind[-1] is the current "
                              f"bar, ind[-2] the one before), got {ago!r}; there is no look into later bars")

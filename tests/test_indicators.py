@@ -148,6 +148,24 @@ def test_bad_inputs_and_late_declarations_are_refused(store):
         run_algorithm(Offset, data=store)
 
 
+@pytest.mark.parametrize("key", [0, 1, -1.5, -0.5, True, "x", None, (0,)])
+def test_a_handle_refuses_every_offset_but_a_negative_integer_on_every_bar(store, key):
+    seen = []
+
+    class Bad(Reader):
+        def handle_data(self, context, data):
+            try:
+                self.fast[key]
+            except IndexError as exc:  # (the same error on the first bar, where -0.5 points before the data)
+                seen.append(str(exc))
+            # numpy integers are integers; a tuple names the asset
+            assert self.fast[np.int64(-1)] == self.fast[-1] or math.isnan(self.fast[-1])
+            assert self.fast[context.asset, -2] == self.fast[-2] or math.isnan(self.fast[-2])
+
+    run_algorithm(Bad, data=store)
+    assert len(seen) == len(CLOSES) and all("negative bar offset" in m or "say which" in m for m in seen)
+
+
 def centred(values, n=3):
     return pd.Series(values).rolling(n, center=True).mean().to_numpy()
 
