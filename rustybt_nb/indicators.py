@@ -28,6 +28,7 @@ value changes when the bars after it are removed.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -257,6 +258,9 @@ def spec_outputs(specs: list[IndicatorSpec], first: IndicatorSpec) -> list[Indic
     return specs[start:start + first.outputs]
 
 
+_STATELESS = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
+
+
 class IndicatorCache:
     """Indicator outputs kept between the runs of one sweep batch (see
     ``Backtest.reusing_indicators``): a run that declares the same function on the same
@@ -276,7 +280,11 @@ class IndicatorCache:
         self._entries: dict[Any, tuple[list[np.ndarray], Any]] = {}
 
     def key(self, func: Callable[..., Any], columns: list[np.ndarray], kwargs: dict[str, Any]) -> Any:
-        """The cache key of a call, or None when it cannot be cached."""
+        """The cache key of a call, or None when it cannot be cached: only plain and
+        built-in functions and numpy ufuncs are (a bound method or a callable object carries
+        state, e.g. ``self.params``, that may differ between runs while it compares equal)."""
+        if type(func) not in _STATELESS:
+            return None
         try:
             # (the type with the value: 1, 1.0 and True are equal keys but not equal arguments)
             key = (func, tuple(map(id, columns)), tuple(sorted((k, type(v), v) for k, v in kwargs.items())))

@@ -373,3 +373,33 @@ def test_the_indicator_cache_matches_inputs_and_arguments_exactly(store):
     col = np.zeros(3)
     assert c.key(sma, [col], {"n": 1}) != c.key(sma, [col], {"n": 1.0})
     assert c.key(sma, [col], {"n": [1]}) is None
+
+
+def test_a_method_reading_the_strategys_parameters_is_never_shared_between_runs(store):
+    class Method(TradingAlgorithm):
+        params = {"n": 2}
+
+        def window_mean(self, close):  # reads self.params: the same bound method each run of an instance
+            return sma(close, self.params.n)
+
+        def initialize(self, context):
+            context.asset = self.symbol("X")
+            self.mean = self.indicator(self.window_mean, "close", name="mean")
+
+        def handle_data(self, context, data):
+            held = context.portfolio.positions[context.asset].amount
+            if data.current(context.asset, "close") > self.mean[-1] and not held:
+                self.order(context.asset, 10)
+            elif data.current(context.asset, "close") < self.mean[-1] and held:
+                self.order_target(context.asset, 0)
+
+    bt = Backtest(Method(), data=store)  # an instance: every run uses (and re-parameterises) this object
+    table = bt.sweep({"n": [2, 3, 4, 5]}, client="serial", progress=False).table
+    for n in (2, 3, 4, 5):
+        single = Backtest(Method, data=store).run_metrics(n=n)
+        row = table[table["n"] == n].iloc[0]
+        assert row["end_value"] == single["end_value"] and row["trade_count"] == single["trade_count"], n
+    with bt.reusing_indicators():
+        bt.run(n=2)
+        bt.run(n=3)
+        assert bt._indicator_cache.hits == 0
