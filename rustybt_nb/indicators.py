@@ -269,9 +269,10 @@ class IndicatorCache:
 
     Assumes what ``indicator()`` documents: the function's outputs depend only on its
     inputs and arguments. Inputs are matched by identity (the data's own columns, or the
-    outputs of a cached indicator, which live as long as the cache); an array input made
-    by the strategy, or an argument that cannot be hashed, is computed every time. At most
-    ``max_bytes`` of outputs are kept (later ones are computed, not kept)."""
+    outputs of a cached indicator, which live as long as the cache; an array the strategy
+    passes matches only itself); a call with an argument that cannot be hashed is made
+    every time. At most ``max_bytes`` of outputs are kept (later ones are computed, not
+    kept)."""
 
     def __init__(self, max_bytes: int = 256 << 20) -> None:
         self.max_bytes = max_bytes
